@@ -1,0 +1,1 @@
+"""msb: the mini Spark broker."""

@@ -1,0 +1,123 @@
+"""Kafka settings shared by every component, so one code path runs against tansu and Strimzi.
+
+Environment (all optional):
+  MSB_BOOTSTRAP             bootstrap servers (default 127.0.0.1:9092)
+  MSB_KAFKA_SECURITY_PROTOCOL, MSB_KAFKA_SASL_MECHANISM, MSB_KAFKA_SASL_USERNAME,
+  MSB_KAFKA_SASL_PASSWORD   credentials, e.g. from a Strimzi KafkaUser Secret
+  MSB_KAFKA_OPTIONS         extra librdkafka settings "k=v,k=v" for producers and consumers
+  MSB_PRODUCER_OPTIONS      extra librdkafka settings for producers only
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+SEND_TIME_HEADER = "msb_sent_ns"  # wall-clock ns at send, for end-to-end latency downstream
+
+
+class KafkaUnreachable(RuntimeError):
+    """The bootstrap servers did not answer."""
+
+
+def default_bootstrap() -> str:
+    return os.environ.get("MSB_BOOTSTRAP", DEFAULT_BOOTSTRAP)
+
+
+def parse_options(text: str | None) -> dict[str, str]:
+    """'a=1,b=2' -> {'a': '1', 'b': '2'}."""
+    out: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if item.strip():
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"Kafka option {item!r} is not key=value")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def client_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap}
+    env = os.environ
+    if env.get("MSB_KAFKA_SECURITY_PROTOCOL"):
+        conf["security.protocol"] = env["MSB_KAFKA_SECURITY_PROTOCOL"]
+    if env.get("MSB_KAFKA_SASL_USERNAME"):
+        conf["sasl.mechanism"] = env.get("MSB_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+        conf["sasl.username"] = env["MSB_KAFKA_SASL_USERNAME"]
+        conf["sasl.password"] = env.get("MSB_KAFKA_SASL_PASSWORD", "")
+    conf.update(parse_options(env.get("MSB_KAFKA_OPTIONS")))
+    conf.update(overrides)
+    return conf
+
+
+def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """A producer tuned for 60-180 KB alert packets sent in bursts."""
+    conf = client_config(
+        bootstrap,
+        **{
+            "linger.ms": 10,
+            "batch.size": 4 * 1024 * 1024,
+            "queue.buffering.max.kbytes": 1024 * 1024,
+            "queue.buffering.max.messages": 500_000,
+            "message.max.bytes": 10 * 1024 * 1024,
+            "compression.type": "none",  # cutouts are gzipped FITS already
+            "acks": "all",
+            "message.timeout.ms": 60_000,
+            "retry.backoff.ms": 200,
+            "retry.backoff.max.ms": 5_000,
+        },
+    )
+    conf.update(parse_options(os.environ.get("MSB_PRODUCER_OPTIONS")))
+    conf.update(overrides)
+    return conf
+
+
+def consumer_config(bootstrap: str, group: str | None = None, **overrides: Any) -> dict[str, Any]:
+    conf = client_config(
+        bootstrap,
+        **{
+            "group.id": group or "msb-reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        },
+    )
+    conf.update(overrides)
+    return conf
+
+
+def wait_for_kafka(bootstrap: str, attempts: int = 3, first_wait: float = 0.5) -> AdminClient:
+    """An admin client once the cluster answers; retries with doubling backoff, then a clear error."""
+    admin = AdminClient(client_config(bootstrap))
+    wait = first_wait
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            admin.list_topics(timeout=wait + 1)
+            return admin
+        except KafkaException as exc:
+            last = exc
+            if attempt + 1 < attempts:
+                time.sleep(wait)
+                wait *= 2
+    raise KafkaUnreachable(f"Kafka at {bootstrap} is unreachable after {attempts} attempts: {last}")
+
+
+def ensure_topic(admin: AdminClient, topic: str, partitions: int, replication: int = 1) -> bool:
+    """Creates the topic if missing; True if it was created."""
+    if topic in admin.list_topics(timeout=10).topics:
+        return False
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=replication)])
+    try:
+        futures[topic].result(timeout=30)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
+        return False
+    return True

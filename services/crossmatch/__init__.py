@@ -1,0 +1,1 @@
+"""Crossmatch service: catalogs, matching, early classification."""

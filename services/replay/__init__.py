@@ -1,0 +1,1 @@
+"""Replay producer: archived alert packets into Kafka in visit bursts."""

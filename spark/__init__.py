@@ -1,0 +1,1 @@
+"""Stream processor: Spark Structured Streaming job."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real data in ../shared, a real tansu broker, one SparkSession."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from msb import paths
+from msb.broker import TANSU_PRODUCER_OPTIONS, EmbeddedBroker
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = paths.shared_dir()
+    if not (path / "data").is_dir():
+        pytest.fail(f"shared data not found at {path}; set MSB_SHARED")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ztf_night(shared: Path) -> Path:
+    return paths.ztf_night()
+
+
+@pytest.fixture(scope="session")
+def rubin_dir(shared: Path) -> Path:
+    return paths.rubin_alerts()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One real tansu broker process for the whole session (topics are unique per test)."""
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    # tansu misreports partition ends for batched produce requests: see msb.broker.
+    os.environ["MSB_PRODUCER_OPTIONS"] = TANSU_PRODUCER_OPTIONS
+    with EmbeddedBroker(log=log) as b:
+        yield b
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession per test session (it costs ~20 s to start)."""
+    from msb.stream.session import build_session
+
+    session = build_session(master="local[2]", app_name="msb-tests")
+    yield session
+    session.stop()

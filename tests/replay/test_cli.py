@@ -1,0 +1,121 @@
+"""The command line: bad input, unreachable broker, undelivered alerts, consume and cutouts."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fastavro
+from PIL import Image
+
+from msb.broker import EmbeddedBroker, free_port
+
+from .helpers import files, msb, read_all
+
+
+def _bad_inputs(folder: Path, ztf_night: Path) -> dict[str, str]:
+    """One of each bad-input case, beside real alerts; name -> the reason the message must give."""
+    real = files(ztf_night)[0].read_bytes()
+    (folder / "corrupt_header.avro").write_bytes(real[:2000] + bytes(range(256)) * 10 + real[4560:])
+    (folder / "corrupt_block.avro").write_bytes(real[:-16] + bytes(16))  # sync marker overwritten
+    (folder / "truncated.avro").write_bytes(real[: len(real) // 2])
+    (folder / "notavro.avro").write_text("objectId,ra,dec\nZTF18,1,2\n")
+    buf = io.BytesIO()
+    schema = {"type": "record", "name": "weather.reading", "fields": [{"name": "t", "type": "double"}]}
+    fastavro.writer(buf, schema, [{"t": 1.0}])
+    (folder / "unknown_schema.avro").write_bytes(buf.getvalue())
+    return {
+        "corrupt_header.avro": "unreadable writer schema",
+        "corrupt_block.avro": "sync marker mismatch (corrupt block)",
+        "truncated.avro": "truncated",
+        "notavro.avro": "neither an Avro container file nor Confluent",
+        "unknown_schema.avro": "unknown alert schema 'weather.reading'",
+    }
+
+
+def test_bad_input_is_named_skipped_and_counted(broker, topic, ztf_night: Path, tmp_path: Path) -> None:
+    data = tmp_path / "night"
+    shutil.copytree(ztf_night, data)
+    cases = _bad_inputs(data, ztf_night)
+    res = msb("replay", "--data", str(data), "--bootstrap", broker.bootstrap, "--topic", topic,
+              "--metrics-port", "-1", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    for name, reason in cases.items():
+        line = next((ln for ln in res.stderr.splitlines() if name in ln), "")
+        assert reason in line, f"{name}: {line!r}"
+    assert "alerts delivered   498" in res.stdout and "skipped files      5" in res.stdout
+    assert len(read_all(broker.bootstrap, topic)) == 498  # every good alert still arrives
+
+
+def test_strict_stops_at_first_bad_file(broker, topic, ztf_night: Path, tmp_path: Path) -> None:
+    data = tmp_path / "night"
+    data.mkdir()
+    for p in files(ztf_night)[:5]:
+        shutil.copy(p, data)
+    (data / "999999999999999999_truncated.avro").write_bytes(files(ztf_night)[0].read_bytes()[:100])
+    res = msb("replay", "--data", str(data), "--bootstrap", broker.bootstrap, "--topic", topic,
+              "--metrics-port", "-1", "--strict", "--no-progress")
+    assert res.returncode == 2
+    assert "999999999999999999_truncated.avro" in res.stderr and "truncated" in res.stderr
+
+
+def test_unreachable_broker_fails_fast_and_clearly(ztf_night: Path) -> None:
+    port = free_port()  # nothing listens here
+    t0 = time.monotonic()
+    res = msb("replay", "--data", str(ztf_night), "--bootstrap", f"127.0.0.1:{port}", "--metrics-port", "-1")
+    assert res.returncode == 3
+    assert f"Kafka at 127.0.0.1:{port} is unreachable" in res.stderr
+    assert time.monotonic() - t0 < 20
+
+
+def test_broker_dying_mid_replay_gives_nonzero_exit(ztf_night: Path, tmp_path: Path) -> None:
+    with EmbeddedBroker() as dying:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msb.cli", "replay", "--data", str(ztf_night), "--bootstrap", dying.bootstrap,
+             "--topic", "doomed", "--rate", "50", "--delivery-timeout", "3", "--metrics-port", "-1", "--no-progress"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(4)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "alerts were NOT delivered" in err
+    delivered = int(next(ln for ln in out.splitlines() if "alerts delivered" in ln).split()[-1])
+    failed = int(next(ln for ln in out.splitlines() if "failed deliveries" in ln).split()[-1])
+    assert 0 < delivered < 498 and failed > 0
+
+
+def test_consume_prints_json_and_writes_cutout_pngs(broker, topic, ztf_night: Path, tmp_path: Path) -> None:
+    res = msb("replay", "--data", str(ztf_night), "--bootstrap", broker.bootstrap, "--topic", topic,
+              "--limit", "4", "--metrics-port", "-1", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "png"
+    res = msb("consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--json", "--idle", "2",
+              "--cutouts", str(out))
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == 4 and {"objectId", "candid", "jd", "ra", "dec", "magpsf", "band"} <= set(rows[0])
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == sorted(f"{r['objectId']}_{r['candid']}.png" for r in rows)
+    img = Image.open(pngs[0])
+    assert img.format == "PNG" and img.width > 3 * 150
+    # Three panels of real pixels: each panel's pixels vary (not a blank placeholder).
+    third = img.width // 3
+    for i in range(3):
+        panel = img.crop((i * third + 5, 30, (i + 1) * third - 5, 150)).convert("L")
+        lo, hi = panel.getextrema()
+        assert hi - lo > 50
+
+
+def test_consume_table(broker, topic, ztf_night: Path) -> None:
+    msb("replay", "--data", str(ztf_night), "--bootstrap", broker.bootstrap, "--topic", topic,
+        "--limit", "3", "--metrics-port", "-1", "--no-progress")
+    res = msb("consume", "--bootstrap", broker.bootstrap, "--topic", topic, "--idle", "2")
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["objectId", "candid", "jd"]
+    assert len(lines) == 4 and all(ln.startswith("ZTF") for ln in lines[1:])
+    assert "3 alerts read" in res.stderr
