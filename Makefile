@@ -7,6 +7,7 @@ MSB := $(VENV)/bin/msb
 SHARED ?= ../shared
 export MSB_SHARED ?= $(abspath $(SHARED))
 DATA ?= $(MSB_SHARED)/data/ztf/alerts/ztf_public_20181129_v3.2
+VISIT_INTERVAL ?= 1
 OUT ?= out
 STAMP := $(VENV)/.installed
 
@@ -21,12 +22,13 @@ system-deps:
 $(STAMP): pyproject.toml .ci/system-deps.sh
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "installing msb and its Python dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1
+	@$(PY) -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
 
 run: install
-	$(MSB) run --data $(DATA) --out $(OUT)
+	$(MSB) run --data $(DATA) --out $(OUT) --visit-interval $(VISIT_INTERVAL)
 
 test: install
 	$(PY) -m pytest

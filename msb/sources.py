@@ -61,6 +61,23 @@ def iter_packets(paths: Iterable[str | Path]) -> Iterator[Packet | Unreadable]:
             yield _read_file(path)
 
 
+def count_packets(paths: Iterable[str | Path]) -> int | None:
+    """How many packets ``iter_packets`` will yield, or None where archives make it unknown."""
+    total = 0
+    for raw in paths:
+        path = Path(raw)
+        if is_archive(path):
+            return None
+        if path.is_dir():
+            for _dirpath, _dirnames, filenames in os.walk(path):
+                if any(f.endswith(ARCHIVE_SUFFIXES) for f in filenames):
+                    return None
+                total += sum(f.endswith(ALERT_SUFFIXES) for f in filenames)
+        else:
+            total += 1
+    return total
+
+
 def _iter_dir(root: Path) -> Iterator[Packet | Unreadable]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):

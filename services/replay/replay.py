@@ -24,7 +24,7 @@ from msb.alert import PacketInfo, Survey, packet_info
 from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent
 from msb.metrics import LATENCY_BUCKETS, serve
 from msb.progress import Reporter
-from msb.sources import Packet, Unreadable, iter_packets
+from msb.sources import Packet, Unreadable, count_packets, iter_packets
 
 log = logging.getLogger("msb.replay")
 
@@ -197,7 +197,7 @@ class Replayer:
         self._producer = Producer(
             kafka.producer_config(cfg.bootstrap, **{"message.timeout.ms": int(cfg.delivery_timeout_s * 1000)})
         )
-        report = Reporter("replay", total=None, enabled=cfg.progress)
+        report = Reporter("replay", total=self._expected_total(), enabled=cfg.progress)
         sources = ", ".join(map(str, cfg.data))
         report.log(f"replaying {sources} into {cfg.topic} at {cfg.bootstrap}: {cfg.pace.describe()}")
         start = time.monotonic()
@@ -212,6 +212,14 @@ class Replayer:
             self.summary.elapsed_s = time.monotonic() - start
             report.close()
         return self.summary
+
+    def _expected_total(self) -> int | None:
+        """Alerts the progress bar expects (None: unknown, e.g. archives or --forever)."""
+        per_pass = count_packets(self.cfg.data)
+        if per_pass is None or self.cfg.loops is None:
+            return self.cfg.limit
+        total = per_pass * self.cfg.loops
+        return min(total, self.cfg.limit) if self.cfg.limit is not None else total
 
     def _loops(self, report: Reporter) -> None:
         cfg = self.cfg
