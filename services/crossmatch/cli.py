@@ -1,0 +1,215 @@
+"""`msb catalog ...` (build and list the catalog store) and `msb xmatch` (the crossmatch service)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from msb.cliutil import HelpFormatter
+
+STORE_HELP = ("catalog store folder (default: $MSB_CATALOGS, else ./catalogs in the working directory)")
+
+
+def _store(args: argparse.Namespace) -> Path:
+    from msb.crossmatch.store import default_store
+
+    return Path(args.catalogs).resolve() if args.catalogs else default_store()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cat = sub.add_parser(
+        "catalog", formatter_class=HelpFormatter, help="build and list the crossmatch catalogs",
+        description="Build the crossmatch catalog store: each catalog is written as HEALPix-ordered Parquet "
+        "partitions plus a manifest, ready for 'msb xmatch'.",
+    )
+    csub = cat.add_subparsers(title="catalog commands", metavar="COMMAND", required=True)
+
+    add = csub.add_parser(
+        "add", formatter_class=HelpFormatter, help="ingest a catalog file (Parquet, FITS, CSV, VOTable)",
+        description="Ingest one catalog (several files are concatenated, e.g. the two 4LAC tables). "
+        "Positions may be degrees, radians (--unit rad) or sexagesimal text (RA in hours).",
+        epilog="example: msb catalog add vsx ../shared/data/catalogs/fink_science/vsx.parquet "
+        "--ra RAJ2000 --dec DEJ2000 --type VType --radius 1.5",
+    )
+    add.add_argument("name", help="catalog name (letters, digits, - and _); output columns are xm_<name>")
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="catalog file(s)")
+    add.add_argument("--ra", required=True, metavar="COL", help="right ascension column")
+    add.add_argument("--dec", required=True, metavar="COL", help="declination column")
+    add.add_argument("--type", metavar="COL", help="label column (object type), reported as xm_<name>")
+    add.add_argument("--id", metavar="COL", help="id column, reported where there is no label")
+    add.add_argument("--radius", type=float, default=1.0, metavar="ARCSEC", help="match radius")
+    add.add_argument("--radius-column", metavar="COL", help="per-row radius column (e.g. object size)")
+    add.add_argument("--radius-scale", type=float, default=1.0,
+                     help="factor from --radius-column to arcsec (30 for a diameter in arcmin)")
+    add.add_argument("--max-radius", type=float, metavar="ARCSEC", help="cap for per-row radii")
+    add.add_argument("--unit", choices=("auto", "deg", "rad", "hourangle"), default="auto",
+                     help="unit of numeric positions (auto: the file's declared unit, else degrees)")
+    add.add_argument("--skip-invalid", action="store_true", help="drop rows without a valid position")
+    add.add_argument("--note", default="", help="source note kept in the manifest")
+    add.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
+    add.set_defaults(func=_add)
+
+    ls = csub.add_parser("list", formatter_class=HelpFormatter, help="list the built catalogs",
+                         description="List the catalogs of the store.")
+    ls.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
+    ls.set_defaults(func=_list)
+
+    bd = csub.add_parser(
+        "build-defaults", formatter_class=HelpFormatter, help="build the default catalog set from the shared data",
+        description="Build gcvs, vsx, spicy, gaia, hipparcos, openngc, mangrove, 3hsp and 4lac from "
+        "$MSB_SHARED/data/catalogs (default ../shared). Catalogs whose sources and options are unchanged "
+        "are skipped.",
+    )
+    bd.add_argument("--source", type=Path, metavar="DIR", help="catalogs folder (default $MSB_SHARED/data/catalogs)")
+    bd.add_argument("--only", nargs="+", metavar="NAME", help="build only these")
+    bd.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    bd.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
+    bd.set_defaults(func=_build_defaults)
+
+    xm = sub.add_parser(
+        "xmatch", formatter_class=HelpFormatter,
+        help="crossmatch and classify the processed stream (Kafka service + HTTP API)",
+        description="Consume the stream processor's topic, crossmatch each batch with the catalog store, "
+        "classify it with rules.yaml and produce the classified alerts (Avro) to --out-topic; offsets are "
+        "committed after delivery (at-least-once, dedup on candid). Replicas with the same --group share "
+        "the partitions. Serves POST /xmatch, GET /catalogs, /healthz, /readyz and /metrics.",
+    )
+    xm.add_argument("--bootstrap", default=None,
+                    help="Kafka bootstrap servers (default: $MSB_BOOTSTRAP or 127.0.0.1:9092)")
+    xm.add_argument("--topic", default="processed", help="input topic")
+    xm.add_argument("--out-topic", default="classified", help="output topic")
+    xm.add_argument("--group", default="msb-crossmatch", help="consumer group")
+    xm.add_argument("--out", type=Path, metavar="DIR", help="also write classified alerts as Parquet under DIR")
+    xm.add_argument("--http-port", type=int, default=8080, help="HTTP API port (0: any free port, -1: no API)")
+    xm.add_argument("--http-host", default="0.0.0.0", help="HTTP API address")
+    xm.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
+    xm.add_argument("--only", nargs="+", metavar="NAME", help="use only these catalogs (default: all built)")
+    xm.add_argument("--batch-size", type=int, default=5000, help="max alerts per batch")
+    xm.add_argument("--session-timeout-ms", type=int, default=45_000, help="consumer session timeout")
+    xm.add_argument("--exit-when-idle", type=float, metavar="SECONDS",
+                    help="stop after this long without input (default: run until stopped)")
+    xm.add_argument("--cds-url", metavar="URL",
+                    help="also query a remote CDS xMatch (SIMBAD) per batch; off by default; 'Fail' on errors")
+    xm.add_argument("--cds-timeout", type=float, default=10.0, help="remote timeout in seconds")
+    xm.add_argument("--api-only", action="store_true", help="serve the HTTP API only, without Kafka")
+    xm.set_defaults(func=_xmatch)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from msb.crossmatch.ingest import CatalogError, Columns
+    from msb.crossmatch.store import build
+
+    from msb.progress import Reporter
+
+    cols = Columns(args.ra, args.dec, label=args.type, id=args.id, radius=args.radius_column,
+                   radius_scale=args.radius_scale, unit=args.unit)
+    rep = Reporter(f"catalog {args.name}")
+    try:
+        m = build(args.name, args.files, cols, args.radius, _store(args), note=args.note,
+                  skip_invalid=args.skip_invalid, max_radius_arcsec=args.max_radius,
+                  progress=lambda n: rep.advance(n, "rows"))
+    except (CatalogError, FileNotFoundError) as exc:
+        rep.close()
+        print(f"msb catalog add: {exc}", file=sys.stderr)
+        return 2
+    rep.close()
+    dropped = f", {m.dropped_rows:,} rows without a position dropped" if m.dropped_rows else ""
+    print(f"{m.name}: {m.rows:,} rows, {len(m.partitions)} partitions (HEALPix order {m.partition_order}), "
+          f"radius {m.radius_arcsec:g}\", built in {m.build_seconds:.2f} s{dropped} -> {_store(args) / m.name}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from msb.crossmatch.store import list_catalogs
+
+    store = _store(args)
+    ms = list_catalogs(store)
+    if not ms:
+        print(f"no catalogs in {store} (run 'msb catalog build-defaults')", file=sys.stderr)
+        return 1
+    print(f"{'name':<10} {'rows':>11} {'radius':>7} {'label':<8} {'parts':>5}  note")
+    for m in ms:
+        label = m.columns.get("label") or "(id)"
+        print(f"{m.name:<10} {m.rows:>11,} {m.radius_arcsec:>6g}\" {label[:8]:<8} {len(m.partitions):>5}  {m.note}")
+    print(f"store: {store}")
+    return 0
+
+
+def _build_defaults(args: argparse.Namespace) -> int:
+    import time
+
+    from msb.crossmatch.defaults import build_default_catalogs, default_rows_hint
+    from msb.crossmatch.ingest import CatalogError
+
+    from msb.progress import Reporter
+
+    store = _store(args)
+    rep = Reporter("default catalogs", total=default_rows_hint())
+    t0 = time.perf_counter()
+    try:
+        out = build_default_catalogs(store, args.source, args.only, args.force, log=rep.log,
+                                     progress=lambda n: rep.advance(n, "rows"))
+    except (CatalogError, FileNotFoundError) as exc:
+        rep.close()
+        print(f"msb catalog build-defaults: {exc}", file=sys.stderr)
+        return 2
+    rep.close()
+    built = sum(1 for _, b in out if b)
+    rows = sum(m.rows for m, _ in out)
+    print(f"{len(out)} catalogs ({built} built, {len(out) - built} up to date), {rows:,} rows, "
+          f"{time.perf_counter() - t0:.1f} s -> {store}")
+    return 0
+
+
+def _xmatch(args: argparse.Namespace) -> int:
+    import logging
+
+    from msb.crossmatch.ingest import CatalogError
+    from msb.crossmatch.service import XmatchConfig, XmatchService, run_service
+
+    from msb.kafka import KafkaUnreachable, default_bootstrap
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    cfg = XmatchConfig(
+        bootstrap=args.bootstrap or default_bootstrap(), topic=args.topic, out_topic=args.out_topic,
+        group=args.group, catalogs_dir=_store(args), catalogs=args.only, out_dir=args.out,
+        http_port=None if args.http_port < 0 else args.http_port, http_host=args.http_host,
+        batch_size=args.batch_size, session_timeout_ms=args.session_timeout_ms, max_idle_s=args.exit_when_idle,
+        cds_url=args.cds_url, cds_timeout=args.cds_timeout,
+    )
+
+    def say(msg: str) -> None:
+        print(f"msb xmatch: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        if args.api_only:
+            return _api_only(cfg, say, XmatchService)
+        say(f"{cfg.topic} -> {cfg.out_topic} at {cfg.bootstrap}, group {cfg.group}, pid {os.getpid()}")
+        s = run_service(cfg, log_fn=say)
+    except (CatalogError, KafkaUnreachable) as exc:
+        say(str(exc))
+        return 2
+    say(f"stopped ({s.stopped_because}): {s.classified:,} alerts classified in {s.batches} batches, "
+        f"{s.bad_messages} undecodable, {s.seconds:.1f} s")
+    print(s.table())
+    return 0
+
+
+def _api_only(cfg, say, service_cls) -> int:  # type: ignore[no-untyped-def]
+    import signal
+    import threading
+
+    svc = service_cls(cfg, say)
+    svc.state.ready, svc.state.reason = True, "API only"
+    port = svc.start_api()
+    say(f"HTTP API on {cfg.http_host}:{port} ({', '.join(svc.xm.names)}); Ctrl-C stops it")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    svc.stop_api()
+    return 0

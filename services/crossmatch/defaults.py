@@ -1,0 +1,97 @@
+"""The default catalog set, built from ../shared/data/catalogs (idempotent: skipped when up to date)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from msb.crossmatch.ingest import Columns
+from msb.crossmatch.store import Manifest, build, list_catalogs, source_fingerprint
+
+from msb import paths
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    files: tuple[str, ...]  # relative to the shared catalogs folder
+    cols: Columns
+    radius: float  # arcsec
+    note: str
+    max_radius: float | None = None
+    skip_invalid: bool = False
+
+
+DEFAULTS: tuple[Spec, ...] = (
+    Spec("gcvs", ("fink_science/gcvs.parquet",), Columns("ra", "dec", label="VarType"), 1.5,
+         "General Catalogue of Variable Stars"),
+    Spec("vsx", ("fink_science/vsx.parquet",), Columns("RAJ2000", "DEJ2000", label="VType"), 1.5,
+         "AAVSO VSX variable stars"),
+    Spec("spicy", ("fink_science/spicy.parquet",), Columns("RAdeg", "DEdeg", label="class"), 1.2,
+         "SPICY young stellar objects"),
+    Spec("gaia", ("gaia_hipparcos/gaia_dr3_bright_merged.parquet",), Columns("ra", "dec", id="source_id"), 1.0,
+         "Gaia DR3 bright stars (G < 10)"),
+    Spec("hipparcos", ("gaia_hipparcos/hipparcos2.parquet",), Columns("ra", "dec", id="HIP"), 1.0,
+         "Hipparcos-2 stars"),
+    # OpenNGC majax is the major-axis diameter in arcmin: x30 gives the semi-major axis in arcsec;
+    # objects without a size get the 60" default, and huge ones (the LMC) are capped at 30'.
+    Spec("openngc", ("openngc/openngc_objects.parquet",),
+         Columns("ra", "dec", label="type", id="name", radius="majax", radius_scale=30.0), 60.0,
+         "OpenNGC galaxies, clusters and nebulae (radius: semi-major axis, else 60\")", max_radius=1800.0,
+         skip_invalid=True),
+    Spec("mangrove", ("fink_science/mangrove_filtered.parquet",), Columns("ra", "dec", id="2MASS_name"), 60.0,
+         "Mangrove (GLADE) galaxies, candidate hosts"),
+    Spec("3hsp", ("fink_science/3hsp.csv",), Columns("R.A.", "Dec", id="3HSP Source name"), 60.0,
+         "3HSP high-synchrotron-peaked blazars (sexagesimal positions)"),
+    Spec("4lac", ("fink_science/table-4LAC-DR3-h.fits", "fink_science/table-4LAC-DR3-l.fits"),
+         Columns("RAJ2000", "DEJ2000", label="CLASS", id="Source_Name"), 60.0,
+         "Fermi 4LAC-DR3 blazars, high and low galactic latitude"),
+)
+
+
+def _spec_key(spec: Spec) -> dict[str, object]:
+    return {"name": spec.name, "cols": asdict(spec.cols), "radius": spec.radius, "max_radius": spec.max_radius,
+            "skip_invalid": spec.skip_invalid, "max_partition_rows": 1_000_000}
+
+
+def is_current(spec: Spec, source: Path, store: Path) -> bool:
+    m = store / spec.name / "manifest.json"
+    if not m.is_file():
+        return False
+    try:
+        _, digest = source_fingerprint([source / f for f in spec.files], _spec_key(spec))
+    except FileNotFoundError:
+        return False
+    return Manifest.load(m).fingerprint == digest
+
+
+def build_default_catalogs(store: Path, source: Path | None = None, names: list[str] | None = None,
+                           force: bool = False, log: Callable[[str], None] | None = None,
+                           progress: Callable[[int], None] | None = None) -> list[tuple[Manifest, bool]]:
+    """Builds each default catalog unless already current; returns (manifest, built now?) each."""
+    source = source or paths.catalogs_dir()
+    out = []
+    for spec in DEFAULTS:
+        if names is not None and spec.name not in names:
+            continue
+        if not force and is_current(spec, source, store):
+            out.append((Manifest.load(store / spec.name / "manifest.json"), False))
+            if log:
+                log(f"{spec.name}: up to date")
+            continue
+        m = build(spec.name, [source / f for f in spec.files], spec.cols, spec.radius, store, note=spec.note,
+                  skip_invalid=spec.skip_invalid, max_radius_arcsec=spec.max_radius, progress=progress)
+        if log:
+            log(f"{spec.name}: {m.rows:,} rows in {m.build_seconds:.2f} s")
+        out.append((m, True))
+    return out
+
+
+def default_rows_hint() -> int:
+    """About how many rows the default set holds (for a progress bar total)."""
+    return 3_027_000
+
+
+def built_names(store: Path) -> list[str]:
+    return [m.name for m in list_catalogs(store)]

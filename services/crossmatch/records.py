@@ -1,0 +1,113 @@
+"""Input records (the `processed` topic, or raw alerts) to columns; output records to Avro."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import numpy as np
+
+from msb.alert import summary
+
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "classified.avsc"
+EVIDENCE_FIELDS = ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")
+_CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
+_INT_FIELDS = {"fid", "ndethist"}
+
+
+def flatten(rec: dict[str, Any]) -> dict[str, Any]:
+    """A processed record as it is; a raw ZTF/Rubin alert reduced to the same flat fields."""
+    if "candidate" not in rec and "diaSource" not in rec:
+        return rec
+    flat = summary(rec)
+    src = rec.get("candidate") or rec.get("diaSource") or {}
+    for k in (*EVIDENCE_FIELDS, "fid"):
+        flat.setdefault(k, src.get(k))
+    return flat
+
+
+def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int | None:
+    """The msb_sent_ns header (ASCII decimal, or 8-byte big-endian), else the record's field."""
+    for key, value in headers or ():
+        if key == "msb_sent_ns" and value:
+            try:
+                return int(value.decode()) if value.isdigit() else int.from_bytes(value, "big")
+            except ValueError:
+                break
+    v = rec.get("msb_sent_ns")
+    return int(v) if v is not None else None
+
+
+def output_schema(catalogs: list[str]) -> dict[str, Any]:
+    """The repo's classified.avsc plus xm_ fields for catalogs beyond the default set."""
+    schema = json.loads(SCHEMA_FILE.read_text())
+    have = {f["name"] for f in schema["fields"]}
+    for name in catalogs:
+        for field, ftype, doc in ((f"xm_{name}", "string", "label or id of the nearest match"),
+                                  (f"xm_{name}_sep", "double", "its separation (arcsec)")):
+            if field not in have:
+                schema["fields"].append({"name": field, "type": ["null", ftype], "default": None, "doc": doc})
+    return schema
+
+
+def _clean(v: Any, field: str) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float | np.floating):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if field in _INT_FIELDS and isinstance(v, float):
+        return int(v)
+    return v
+
+
+def output_records(flat: list[dict[str, Any]], classification: np.ndarray, reason: np.ndarray,
+                   xm: dict[str, np.ndarray], sent: list[int | None], classified_ns: int) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in enumerate(flat):
+        row: dict[str, Any] = {
+            "candid": int(rec["candid"]), "objectId": str(rec.get("objectId")),
+            "survey": str(rec.get("survey") or "ztf"),
+            "classification": str(classification[i]), "classification_reason": str(reason[i]),
+            "msb_sent_ns": sent[i], "classified_ns": classified_ns,
+        }
+        for k in _CARRIED:
+            row[k] = _clean(rec.get(k), k)
+        for k, col in xm.items():
+            row[k] = _clean(col[i], k)
+        out.append(row)
+    return out
+
+
+class ContainerWriter:
+    """Encodes one record per Avro container file (so msb.avro.AlertDecoder reads each message)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.parsed = fastavro.parse_schema(copy.deepcopy(schema))
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        buf = io.BytesIO()
+        fastavro.writer(buf, self.parsed, [record], codec="null")
+        return buf.getvalue()
+
+
+def write_parquet(records: list[dict[str, Any]], schema: dict[str, Any], path: Path) -> None:
+    """One Parquet file of classified records, columns in schema order (atomic rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64()}
+    fields = []
+    for f in schema["fields"]:
+        t = f["type"][1] if isinstance(f["type"], list) else f["type"]
+        fields.append(pa.field(f["name"], types[t], nullable=isinstance(f["type"], list)))
+    table = pa.Table.from_pylist(records, schema=pa.schema(fields))
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.rename(path)

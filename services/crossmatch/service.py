@@ -1,0 +1,319 @@
+"""The Kafka service: consume `processed`, classify in batches, produce `classified`, then commit.
+
+Delivery is at-least-once: offsets are committed only after every record of the batch has been
+acknowledged by the broker (and written to Parquet, with --out), so a crash replays the batch and
+downstream deduplicates on candid. Replicas sharing one consumer group split the partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from msb.crossmatch.store import default_store
+
+from msb import kafka
+from msb.avro import AlertDecodeError, AlertDecoder
+
+log = logging.getLogger("msb.crossmatch")
+
+
+@dataclass
+class XmatchConfig:
+    bootstrap: str = field(default_factory=kafka.default_bootstrap)
+    topic: str = "processed"
+    out_topic: str = "classified"
+    group: str = "msb-crossmatch"
+    catalogs_dir: Path = field(default_factory=default_store)
+    catalogs: list[str] | None = None  # None: every built catalog
+    out_dir: Path | None = None  # Parquet copy of the output, one file per batch
+    http_port: int | None = 8080  # None: no HTTP API; 0: any free port
+    http_host: str = "0.0.0.0"
+    batch_size: int = 5000
+    poll_timeout: float = 0.5
+    session_timeout_ms: int = 45_000
+    max_idle_s: float | None = None  # stop after this long without input (once partitions are assigned)
+    cds_url: str | None = None  # optional remote CDS xMatch (SIMBAD); off by default
+    cds_timeout: float = 10.0
+    lag_every_s: float = 2.0
+    track_candids: bool = False  # keep the set of classified candids in the summary (for msb run)
+
+
+@dataclass
+class Summary:
+    classified: int = 0
+    batches: int = 0
+    bad_messages: int = 0
+    by_class: Counter = field(default_factory=Counter)
+    hits: Counter = field(default_factory=Counter)
+    candids: set[int] = field(default_factory=set)
+    parquet_files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    http_port: int | None = None
+    stopped_because: str = ""
+
+    def table(self) -> str:
+        lines = [f"{'classification':<24} {'alerts':>8}"]
+        for cls, n in self.by_class.most_common():
+            lines.append(f"{cls:<24} {n:>8}")
+        lines.append(f"{'total':<24} {self.classified:>8}")
+        return "\n".join(lines)
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not acknowledge classified records: offsets are left uncommitted."""
+
+
+class XmatchService:
+    def __init__(self, config: XmatchConfig, log_fn: Callable[[str], None] | None = None) -> None:
+        from msb.crossmatch.match import Crossmatcher
+        from msb.crossmatch.metrics import XmatchMetrics
+        from msb.crossmatch.records import ContainerWriter, output_schema
+
+        self.cfg = config
+        self.say = log_fn or (lambda m: log.info(m))
+        self.metrics = XmatchMetrics()
+        self.summary = Summary()
+        self.stop_event = threading.Event()
+        remote = None
+        if config.cds_url:
+            from msb.crossmatch.cds import CdsXmatch
+
+            remote = CdsXmatch(config.cds_url, timeout=config.cds_timeout,
+                               on_failure=lambda e: (self.metrics.remote_failures.inc(), self.say(f"CDS xMatch: {e}")))
+        self.xm = Crossmatcher.open(config.catalogs_dir, config.catalogs, remote=remote)
+        self.metrics.catalogs_loaded(self.xm.catalogs)
+        self.schema = output_schema(self.xm.names)
+        self.writer = ContainerWriter(self.schema)
+        self.decoder = AlertDecoder()
+        self.api = None
+        from msb.crossmatch.api import State
+
+        self.state = State()
+        self.state.reason = "catalogs open; joining the consumer group"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start_api(self) -> int | None:
+        if self.cfg.http_port is None:
+            return None
+        from msb.crossmatch.api import ApiServer, build_app
+
+        self.api = ApiServer(build_app(self.xm, self.metrics, self.state), self.cfg.http_host, self.cfg.http_port)
+        port = self.api.start()
+        self.summary.http_port = port
+        return port
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    def run(self, stop_when: Callable[[Summary], bool] | None = None) -> Summary:
+        from confluent_kafka import Consumer, Producer
+
+        t0 = time.monotonic()
+        admin = kafka.wait_for_kafka(self.cfg.bootstrap)
+        topics = admin.list_topics(timeout=10).topics
+        parts = len(topics[self.cfg.topic].partitions) if self.cfg.topic in topics else 1
+        kafka.ensure_topic(admin, self.cfg.out_topic, max(parts, 1))
+        consumer = Consumer(kafka.consumer_config(
+            self.cfg.bootstrap, self.cfg.group,
+            **{"session.timeout.ms": self.cfg.session_timeout_ms,
+               "heartbeat.interval.ms": max(self.cfg.session_timeout_ms // 6, 500),
+               "enable.partition.eof": False}))
+        producer = Producer(kafka.producer_config(self.cfg.bootstrap))
+        consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        if self.cfg.out_dir:
+            Path(self.cfg.out_dir).mkdir(parents=True, exist_ok=True)
+        last_input = time.monotonic()
+        last_lag = 0.0
+        self._assigned = False
+        try:
+            while not self.stop_event.is_set():
+                msgs = consumer.consume(self.cfg.batch_size, timeout=self.cfg.poll_timeout)
+                good = [m for m in msgs if m.error() is None]
+                for m in msgs:
+                    if m.error() is not None:
+                        self.say(f"consumer error: {m.error()}")
+                if good:
+                    self._batch(good, consumer, producer)
+                    last_input = time.monotonic()
+                now = time.monotonic()
+                if now - last_lag >= self.cfg.lag_every_s:
+                    self._update_lag(consumer)
+                    last_lag = now
+                if stop_when is not None and stop_when(self.summary):
+                    self.summary.stopped_because = "stop condition met"
+                    break
+                if (self.cfg.max_idle_s is not None and self._assigned and not good
+                        and now - last_input >= self.cfg.max_idle_s):
+                    self.summary.stopped_because = f"idle for {self.cfg.max_idle_s:g} s"
+                    break
+            else:
+                self.summary.stopped_because = self.summary.stopped_because or "stopped"
+        finally:
+            producer.flush(10)
+            self._update_lag(consumer)  # the last word on lag, e.g. 0 once the topic is done
+            self._closing = True  # keep that last lag on show: close() revokes every partition
+            consumer.close()
+            self.summary.seconds = time.monotonic() - t0
+        return self.summary
+
+    def _on_assign(self, _consumer: Any, partitions: list[Any]) -> None:
+        self._assigned = True
+        self.state.ready = True
+        self.state.reason = f"consuming {self.cfg.topic}"
+        self.say(f"assigned partitions {sorted(p.partition for p in partitions)} of {self.cfg.topic}")
+
+    def _on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
+        if getattr(self, "_closing", False):
+            return
+        for p in partitions:
+            try:
+                self.metrics.lag.remove(str(p.partition))
+            except KeyError:
+                pass
+
+    # ------------------------------------------------------------------ one batch
+
+    def _batch(self, msgs: list[Any], consumer: Any, producer: Any) -> None:
+        from confluent_kafka import TopicPartition
+        from msb.crossmatch.records import flatten, output_records, sent_ns, write_parquet
+
+        flat: list[dict[str, Any]] = []
+        sent: list[int | None] = []
+        for m in msgs:
+            try:
+                rec = flatten(self.decoder.decode(m.value()))
+                if rec.get("candid") is None or rec.get("ra") is None or rec.get("dec") is None:
+                    raise AlertDecodeError("record lacks candid, ra or dec")
+            except AlertDecodeError as exc:
+                self.summary.bad_messages += 1
+                self.metrics.bad_messages.inc()
+                self.say(f"skipping undecodable message {m.topic()}[{m.partition()}]@{m.offset()}: {exc}")
+                continue
+            flat.append(rec)
+            sent.append(sent_ns(m.headers(), rec))
+        if flat:
+            t0 = time.perf_counter()
+            ra = np.array([r["ra"] for r in flat], dtype=np.float64)
+            dec = np.array([r["dec"] for r in flat], dtype=np.float64)
+            evidence = {k: np.array([np.nan if r.get(k) is None else r[k] for r in flat], dtype=np.float64)
+                        for k in ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")}
+            res = self.xm.run(ra, dec, evidence)
+            records = output_records(flat, res.classification, res.reason, res.columns, sent, time.time_ns())
+            self.metrics.batch.observe(time.perf_counter() - t0)
+            self._deliver(records, sent, producer)
+            if self.cfg.out_dir:
+                path = Path(self.cfg.out_dir) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+                write_parquet(records, self.schema, path)
+                self.summary.parquet_files.append(str(path))
+            self.metrics.batch_done(res.n, res.hits)
+        # commit only now: every record of the batch is acknowledged (and on disk)
+        last: dict[tuple[str, int], int] = {}
+        for m in msgs:
+            key = (m.topic(), m.partition())
+            last[key] = max(last.get(key, -1), m.offset())
+        try:
+            consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False)
+        except Exception as exc:  # noqa: BLE001 - a rebalance moved the partition: the new owner redoes it
+            self.say(f"commit failed (partitions moved?); the batch will be redelivered: {exc}")
+        if flat:
+            self.summary.classified += res.n
+            self.summary.batches += 1
+            self.summary.hits.update(res.hits)
+            self.summary.by_class.update(res.classification.tolist())
+            if self.cfg.track_candids:
+                self.summary.candids.update(int(r["candid"]) for r in flat)
+            self.metrics.classified.inc(res.n)
+            for cls, n in Counter(res.classification.tolist()).items():
+                self.metrics.classes.labels(cls).inc(n)
+
+    def _deliver(self, records: list[dict[str, Any]], sent: list[int | None], producer: Any) -> None:
+        pending = list(range(len(records)))
+        encoded = [self.writer.encode(r) for r in records]
+        for _attempt in range(3):
+            failed: list[int] = []
+            errors: list[str] = []
+
+            def report(err: Any, _msg: Any, i: int, failed: list[int] = failed, errors: list[str] = errors) -> None:
+                if err is not None:
+                    failed.append(i)
+                    errors.append(str(err))
+                elif sent[i] is not None:
+                    self.metrics.latency.observe(max(time.time_ns() - sent[i], 0) / 1e9)
+
+            for i in pending:
+                headers = [(kafka.SEND_TIME_HEADER, str(sent[i]).encode())] if sent[i] is not None else None
+                while True:
+                    try:
+                        producer.produce(self.cfg.out_topic, value=encoded[i], key=records[i]["objectId"].encode(),
+                                         headers=headers, on_delivery=lambda e, m, i=i: report(e, m, i))
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            remaining = producer.flush(60)
+            if remaining:
+                raise DeliveryFailed(f"{remaining} classified records still unacknowledged after 60 s")
+            if not failed:
+                return
+            self.say(f"{len(failed)} deliveries failed ({errors[0]}); retrying")
+            pending = failed
+        raise DeliveryFailed(f"{len(pending)} classified records could not be delivered: {errors[:3]}")
+
+    def _update_lag(self, consumer: Any) -> None:
+        try:
+            assignment = consumer.assignment()
+            if not assignment:
+                return
+            positions = consumer.position(assignment)
+            for tp in positions:
+                lo, hi = consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+                pos = tp.offset if tp.offset >= 0 else lo
+                self.metrics.lag.labels(str(tp.partition)).set(max(hi - pos, 0))
+        except Exception as exc:  # noqa: BLE001 - lag is best effort; never stop the service for it
+            self.say(f"consumer lag unavailable: {exc}")
+
+
+def run_service(config: XmatchConfig, stop_when: Callable[[Summary], bool] | None = None,
+                log_fn: Callable[[str], None] | None = None, stop_event: threading.Event | None = None) -> Summary:
+    """Runs the crossmatch service in this thread until stop_when(summary) holds, max_idle_s passes,
+    stop_event is set, or SIGTERM/SIGINT arrives (in the main thread). Returns the summary."""
+    svc = XmatchService(config, log_fn)
+    if stop_event is not None:
+        svc.stop_event = stop_event
+    restore = _install_signals(svc.stop_event)
+    try:
+        svc.start_api()
+        return svc.run(stop_when)
+    finally:
+        svc.stop_api()
+        restore()
+
+
+def _install_signals(stop: threading.Event) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    for s in old:
+        signal.signal(s, handler)
+
+    def restore() -> None:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+    return restore
