@@ -1,0 +1,47 @@
+"""The Parquet archive, partitioned by night, written exactly once per micro-batch.
+
+Spark writes a batch into a staging folder named after the batch; the driver then moves its
+files into ``night=YYYYMMDD/`` under names that carry the batch id, and finally writes a marker.
+A batch whose marker exists is skipped; a batch retried after a crash first removes whatever
+files an earlier attempt had moved. Folders starting with ``_`` are ignored by Parquet readers.
+The archive must be a POSIX path (local disk, or a volume shared by driver and executors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+
+
+class Archive:
+    def __init__(self, root: str | Path, checkpoint: str | Path) -> None:
+        self.root = Path(root).resolve()
+        # Batch ids count per checkpoint: a tag of it keeps two checkpoints' batches apart.
+        self.tag = hashlib.sha1(str(Path(checkpoint).resolve()).encode()).hexdigest()[:10]
+        self.markers = self.root / "_msb_batches"
+        self.markers.mkdir(parents=True, exist_ok=True)
+
+    def _marker(self, batch_id: int) -> Path:
+        return self.markers / f"{self.tag}-{batch_id}"
+
+    def committed(self, batch_id: int) -> bool:
+        return self._marker(batch_id).exists()
+
+    def write(self, df: DataFrame, batch_id: int) -> None:
+        prefix = f"b{self.tag}-{batch_id}-"
+        for stale in self.root.glob(f"night=*/{prefix}*"):  # an earlier, interrupted attempt
+            stale.unlink()
+        staging = self.root / "_staging" / f"{self.tag}-{batch_id}"
+        df.write.mode("overwrite").partitionBy("night").parquet(str(staging))
+        for i, part in enumerate(sorted(staging.glob("night=*/*.parquet"))):
+            dest = self.root / part.parent.name / f"{prefix}{i:05d}.parquet"
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(part, dest)
+        tmp = self._marker(batch_id).with_suffix(".tmp")
+        tmp.write_text(str(batch_id))
+        os.replace(tmp, self._marker(batch_id))
+        shutil.rmtree(staging, ignore_errors=True)

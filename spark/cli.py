@@ -1,0 +1,157 @@
+"""``msb stream``: the Spark stream processor's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from msb.cliutil import HelpFormatter
+from msb.kafka import default_bootstrap
+
+DESCRIPTION = """\
+Read alerts from Kafka with Spark Structured Streaming, decode them (ZTF 3.x/4.x, Rubin 10.x/11.x;
+Avro container or Confluent wire format), apply a quality cut and the user filters, and write:
+the 'processed' topic (one-record Avro containers, schema spark/schemas/processed.avsc), one topic per
+filter, a Parquet archive partitioned by night, and a dead-letter topic for undecodable messages.
+Restart with the same --checkpoint to resume where it stopped: nothing is lost; Kafka outputs are
+at-least-once (deduplicate on candid), the archive exactly-once."""
+
+EPILOG = """\
+quality presets: fink (nbad == 0, rb >= 0.55, fid != 3); ztf-pure (rb >= 0.65, nbad == 0, fwhm <= 5,
+elong <= 1.2, |magdiff| <= 0.1); rubin (reliability >= 0.6); none. Edit thresholds with --cut.
+
+examples:
+  msb stream --bootstrap 127.0.0.1:9092 --topic ztf --quality fink --archive out/archive \\
+      --checkpoint out/ckpt --available-now
+  msb stream --topic rubin --quality rubin --schemas ../shared/data/lsst/schema --archive a --checkpoint c
+  msb stream --master k8s://https://kubernetes.default.svc --executors 4 --image msb-spark:0.1 ...
+"""
+
+
+class _Formatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description and examples kept as written."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("input")
+    g.add_argument("--bootstrap", default=default_bootstrap(), help="Kafka bootstrap servers (env MSB_BOOTSTRAP)")
+    g.add_argument("--topic", required=True, help="topic(s) to read, comma-separated")
+    g.add_argument("--starting-offsets", default="earliest",
+                   help="where a new checkpoint starts: earliest, latest, or JSON {\"topic\": {\"0\": offset}}")
+    g.add_argument("--max-offsets-per-trigger", type=int, metavar="N",
+                   help="at most N messages per micro-batch (spread over partitions by lag)")
+    g.add_argument("--schemas", metavar="DIR", help="folder of Rubin schemas for the Confluent wire format")
+    g.add_argument("--schema-registry", metavar="URL", help="schema registry for the Confluent wire format")
+    g.add_argument("--kafka-format", choices=("auto", "python", "native"),
+                   default=os.environ.get("MSB_STREAM_KAFKA_FORMAT", "auto"),
+                   help="python: our confluent-kafka data source; native: Spark's kafka connector "
+                        "(needs its jars, as in the container image); auto: native if its jars are present "
+                        "(env MSB_STREAM_KAFKA_FORMAT)")
+
+    g = p.add_argument_group("processing")
+    g.add_argument("--quality", default="fink", choices=("fink", "ztf-pure", "rubin", "none"),
+                   help="quality-cut preset")
+    g.add_argument("--cut", action="append", metavar="COL OP VALUE",
+                   help="add or override a threshold, e.g. --cut 'rb>=0.7' (repeatable)")
+    g.add_argument("--filters", metavar="A,B", help="filters to run, comma-separated (default: all discovered)")
+    g.add_argument("--filters-dir", action="append", metavar="DIR",
+                   help="folder of filter plug-ins <name>/filter.py (default: the built-in spark/filters)")
+    g.add_argument("--keep-cutouts", action="store_true", help="keep the three cutouts as binary columns")
+
+    g = p.add_argument_group("output")
+    g.add_argument("--archive", required=True, metavar="DIR", help="Parquet archive (partitioned by night)")
+    g.add_argument("--checkpoint", required=True, metavar="DIR", help="Spark checkpoint (restart state)")
+    g.add_argument("--topic-prefix", metavar="PREFIX", help="prefix of the output topics (default: none)")
+    g.add_argument("--processed-topic", metavar="TOPIC", help="topic for processed alerts (default <prefix>processed)")
+    g.add_argument("--dead-letter-topic", metavar="TOPIC",
+                   help="topic for undecodable messages (default <prefix>dead-letters)")
+
+    g = p.add_argument_group("running")
+    g.add_argument("--available-now", action="store_true",
+                   help="process everything already in the topic, then exit (else run until stopped)")
+    g.add_argument("--trigger-seconds", type=float, default=1.0, help="micro-batch interval when streaming")
+    g.add_argument("--master", default="local[2]", help="Spark master: local[N] or k8s://https://HOST:PORT")
+    g.add_argument("--metrics-port", type=int, default=9402, help="Prometheus /metrics port (0: any free port)")
+    g.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    g = p.add_argument_group("kubernetes (with --master k8s://; each also an MSB_SPARK_* variable)")
+    g.add_argument("--image", help="container image of driver and executors (MSB_SPARK_IMAGE)")
+    g.add_argument("--namespace", help="namespace for executor pods (MSB_SPARK_NAMESPACE)")
+    g.add_argument("--service-account", help="service account allowed to create pods (MSB_SPARK_SERVICE_ACCOUNT)")
+    g.add_argument("--executors", type=int, help="executor count, initial count with dynamic allocation")
+    g.add_argument("--executor-memory", help="e.g. 2g (MSB_SPARK_EXECUTOR_MEMORY)")
+    g.add_argument("--executor-cores", type=int, help="cores per executor (MSB_SPARK_EXECUTOR_CORES)")
+    g.add_argument("--dynamic-allocation", action="store_true", help="scale executors with the load")
+    g.add_argument("--min-executors", type=int, help="dynamic allocation lower bound")
+    g.add_argument("--max-executors", type=int, help="dynamic allocation upper bound")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stream", help="Spark stream processor: decode, cut, filter, publish and archive alerts",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from msb.stream.job import StreamConfig
+    from msb.stream.k8s import K8sSettings
+
+    conf = dict(item.split("=", 1) for item in args.conf or [])
+    if args.master.startswith("k8s://"):
+        k = K8sSettings()
+        for attr, value in (("image", args.image), ("namespace", args.namespace),
+                            ("service_account", args.service_account), ("executors", args.executors),
+                            ("executor_memory", args.executor_memory), ("executor_cores", args.executor_cores),
+                            ("min_executors", args.min_executors), ("max_executors", args.max_executors)):
+            if value is not None:
+                setattr(k, attr, value)
+        k.dynamic_allocation = k.dynamic_allocation or args.dynamic_allocation
+        conf = {**k.conf(), **conf}
+    return StreamConfig(
+        bootstrap=args.bootstrap, topic=args.topic, archive=args.archive, checkpoint=args.checkpoint,
+        quality=args.quality, cuts=args.cut or [], available_now=args.available_now, master=args.master,
+        filters=[f for f in args.filters.split(",") if f] if args.filters else None,
+        filters_dirs=args.filters_dir or [], keep_cutouts=args.keep_cutouts, schemas=args.schemas,
+        schema_registry=args.schema_registry, topic_prefix=args.topic_prefix or "",
+        processed_topic=args.processed_topic,
+        dead_letter_topic=args.dead_letter_topic, starting_offsets=args.starting_offsets,
+        max_offsets_per_trigger=args.max_offsets_per_trigger, trigger_seconds=args.trigger_seconds,
+        metrics_port=args.metrics_port, kafka_format=args.kafka_format, spark_conf=conf,
+    )
+
+
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    lines = [
+        f"msb stream: {s['input']} messages in {s['batches']} batches, {s['seconds']} s "
+        f"({s['kafka_format']} Kafka source)",
+        f"  decoded        {s['decoded']}",
+        f"  dead letters   {s['dead_letters']}  -> {s['topics']['dead_letters']}",
+        f"  quality passed {s['quality_passed']}  ({s['quality']})  -> {s['topics']['processed']}, {s['archive']}",
+    ]
+    for name, n in s["filters"].items():
+        lines.append(f"  filter {name:<24} {n:>6}  -> {s['topics']['filters'][name]}")
+    if s.get("latency_p50_s") is not None:
+        lines.append(f"  end-to-end latency p50 {s['latency_p50_s']} s, p99 {s['latency_p99_s']} s")
+    if s.get("skipped_batches"):
+        lines.append(f"  {s['skipped_batches']} batch(es) already committed before a restart, skipped")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from msb.stream.job import run_stream
+
+    from msb.kafka import KafkaUnreachable
+
+    try:
+        config = config_from_args(args)
+        summary = run_stream(config)
+    except (ValueError, FileNotFoundError, ImportError, KafkaUnreachable) as exc:
+        print(f"msb stream: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=1) if args.json else "\n".join(summary_lines(summary)))
+    return 0

@@ -1,0 +1,83 @@
+"""User filters as plug-ins, Fink style: one folder per filter, discovered by scanning.
+
+A filter is a folder ``<name>/`` holding
+
+* ``filter.py`` with one function ``keep(alerts: pandas.DataFrame) -> pandas.Series`` returning a
+  boolean mask over the rows. ``alerts`` has the flat columns of ``msb.stream.decode`` (ZTF
+  candidate fields, Rubin fields, ``prv`` as a list of dicts); only alerts that passed the
+  quality cut are published. Values are null where a survey lacks a field.
+* ``README.md``: what it selects and why (its first paragraph is the description);
+* ``test_filter.py``: its test (pytest collects ``spark/filters``).
+
+Each filter's alerts go to their own topic, ``<prefix>filter-<name>``. Files are loaded by path
+(importlib), so ``--filters-dir`` can point at a user's own folder; executors receive the
+source text, so the folder need not exist on them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+BUILTIN_DIR = Path(__file__).resolve().parent
+FilterFn = Callable[[pd.DataFrame], pd.Series]
+
+
+def discover(dirs: list[Path] | None = None) -> dict[str, Path]:
+    """name -> filter.py for every ``<dir>/<name>/filter.py`` (later dirs override earlier)."""
+    found: dict[str, Path] = {}
+    for d in dirs or [BUILTIN_DIR]:
+        if not d.is_dir():
+            raise FileNotFoundError(f"filters folder {d} does not exist")
+        for path in sorted(d.glob("*/filter.py")):
+            found[path.parent.name] = path
+    return found
+
+
+def load(path: Path) -> FilterFn:
+    """The ``keep`` function of one filter.py, imported by file path."""
+    spec = importlib.util.spec_from_file_location(f"msb_filter_{path.parent.name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load filter {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, "keep", None)
+    if not callable(fn):
+        raise ImportError(f"filter {path} has no function keep(alerts) -> mask")
+    return fn
+
+
+def description(path: Path) -> str:
+    readme = path.parent / "README.md"
+    if not readme.is_file():
+        return ""
+    paras = [p.strip() for p in readme.read_text().split("\n\n") if p.strip() and not p.startswith("#")]
+    return " ".join(paras[0].split()) if paras else ""
+
+
+def select(names: list[str] | None, dirs: list[Path] | None = None) -> dict[str, tuple[str, str]]:
+    """name -> (path, source) of the chosen filters (all discovered ones if names is None)."""
+    found = discover(dirs)
+    if names is not None:
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ValueError(f"unknown filter(s) {', '.join(missing)}; available: {', '.join(found)}")
+        found = {n: found[n] for n in names}
+    for path in found.values():
+        load(path)  # fail fast, in the driver, on a broken filter
+    return {n: (str(p), p.read_text()) for n, p in found.items()}
+
+
+def compile_filters(shipped: dict[str, tuple[str, str]]) -> dict[str, FilterFn]:
+    """Filter functions from shipped (path, source) pairs; used on executors."""
+    out: dict[str, FilterFn] = {}
+    for name, (path, source) in shipped.items():
+        module = types.ModuleType(f"msb_filter_{name}")
+        module.__file__ = path
+        exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the user's own filter code
+        out[name] = module.keep
+    return out

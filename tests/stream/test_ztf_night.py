@@ -1,0 +1,158 @@
+"""The 2018-11-29 ZTF night through the stream job: cuts, filters, outputs, dead letters, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pyarrow.parquet as pq
+import pytest
+from msb.stream.filters import BUILTIN_DIR, load
+from msb.stream.filters.testing import real_frame
+from msb.stream.job import StreamConfig, run_stream
+from prometheus_client.parser import text_string_to_metric_families
+
+from msb.avro import AlertDecoder
+from tests.stream.helpers import candids, consume_all, packets, produce, ztf_key
+
+FILTERS = ["known_sso", "ps1_point_source", "is_transient", "bright_new_transient"]
+
+
+def fink(c: dict[str, Any]) -> bool:
+    return c["nbad"] == 0 and c["rb"] is not None and c["rb"] >= 0.55 and c["fid"] != 3
+
+
+def ztf_pure(c: dict[str, Any]) -> bool:
+    return (c["rb"] is not None and c["rb"] >= 0.65 and c["nbad"] == 0 and c["fwhm"] <= 5 and c["elong"] <= 1.2
+            and abs(c["magdiff"]) <= 0.1)
+
+
+@pytest.fixture(scope="module")
+def night(ztf_night: Path) -> dict[str, Any]:
+    """The night's packets and, computed straight from them with fastavro, what each cut keeps."""
+    values = packets(ztf_night)
+    recs = [next(iter(fastavro.reader(io.BytesIO(v)))) for v in values]
+    return {
+        "values": values,
+        "fink": {r["candid"] for r in recs if fink(r["candidate"])},
+        "ztf-pure": {r["candid"] for r in recs if ztf_pure(r["candidate"])},
+        "sso": {r["candid"] for r in recs if r["candidate"]["ssdistnr"] is not None
+                and 0 <= r["candidate"]["ssdistnr"] < 5},
+    }
+
+
+CORRUPT = [b"not an alert at all", None]  # plus a truncated real packet, added below
+
+
+@pytest.fixture(scope="module")
+def ztf_topic(broker: Any, night: dict[str, Any]) -> str:
+    topic = f"ztf-{uuid.uuid4().hex[:8]}"
+    good = [(ztf_key(v), v) for v in night["values"]]
+    bad = [(b"bad", c) for c in CORRUPT] + [(b"bad", night["values"][0][:3000])]
+    # The corrupt messages sit among the good ones: the batch they are in must still go through.
+    produce(broker.bootstrap, topic, good[:200] + bad + good[200:], partitions=2)
+    return topic
+
+
+def run(broker: Any, topic: str, tmp: Path, quality: str, **kw: Any) -> dict[str, Any]:
+    cfg = StreamConfig(bootstrap=broker.bootstrap, topic=topic, archive=str(tmp / "archive"),
+                       checkpoint=str(tmp / "ckpt"), quality=quality, available_now=True, filters=FILTERS,
+                       topic_prefix=f"{topic}-{quality}-", **{"metrics_port": 0, **kw})
+    return run_stream(cfg)
+
+
+@pytest.fixture(scope="module")
+def fink_run(spark: Any, broker: Any, ztf_topic: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("fink")
+    summary = run(broker, ztf_topic, tmp, "fink", max_offsets_per_trigger=200)
+    return {"summary": summary, "tmp": tmp}
+
+
+def test_fink_counts_match_the_packets(fink_run: dict[str, Any], night: dict[str, Any], broker: Any) -> None:
+    s = fink_run["summary"]
+    assert len(night["fink"]) == 291
+    assert s["input"] == 501 and s["decoded"] == 498 and s["dead_letters"] == 3
+    assert s["quality_passed"] == 291
+    assert s["batches"] >= 3  # 501 messages, at most 200 per trigger
+    archive = pq.read_table(fink_run["tmp"] / "archive")
+    assert sorted(archive["candid"].to_pylist()) == sorted(night["fink"])
+    assert {str(n) for n in archive["night"].to_pylist()} == {"20181129"}
+    assert set(candids(broker.bootstrap, s["topics"]["processed"])) == night["fink"]
+
+
+def test_each_filter_topic_holds_exactly_its_alerts(fink_run: dict[str, Any], night: dict[str, Any],
+                                                    broker: Any) -> None:
+    s = fink_run["summary"]
+    frame = real_frame("ztf")
+    passed = frame[frame["candid"].isin(night["fink"])]
+    for name in FILTERS:
+        expected = set(passed.loc[load(BUILTIN_DIR / name / "filter.py")(passed), "candid"])
+        got = candids(broker.bootstrap, s["topics"]["filters"][name])
+        assert sorted(got) == sorted(expected), name
+        assert s["filters"][name] == len(expected)
+    # Known asteroids, straight from the packets: within the fink cut, and 145 over the whole night.
+    assert len(night["sso"]) == 145
+    assert set(candids(broker.bootstrap, s["topics"]["filters"]["known_sso"])) == night["sso"] & night["fink"]
+
+
+def test_processed_records_follow_the_contract(fink_run: dict[str, Any], broker: Any) -> None:
+    msgs = consume_all(broker.bootstrap, fink_run["summary"]["topics"]["processed"])
+    schema = json.loads((BUILTIN_DIR.parent / "schemas" / "processed.avsc").read_text())
+    dec = AlertDecoder()
+    for m in msgs[:20]:
+        rec = dec.decode(m.value())  # a one-record container with the schema in its header
+        assert set(rec) == {f["name"] for f in schema["fields"]}
+        assert m.key().decode() == rec["objectId"] and rec["survey"] == "ztf"
+        sent = dict(m.headers())["msb_sent_ns"]
+        assert int(sent) == rec["msb_sent_ns"] > 0
+        assert rec["nbad"] == 0 and rec["rb"] >= 0.55
+
+
+def test_corrupt_messages_become_dead_letters(fink_run: dict[str, Any], broker: Any, ztf_topic: str) -> None:
+    letters = [json.loads(m.value()) for m in consume_all(broker.bootstrap, fink_run["summary"]["topics"]
+                                                           ["dead_letters"])]
+    assert len(letters) == 3
+    assert {d["topic"] for d in letters} == {ztf_topic}
+    reasons = " | ".join(d["reason"] for d in letters)
+    assert "neither an Avro container" in reasons and "empty message" in reasons and "truncated" in reasons
+    for d in letters:  # topic/partition/offset lead back to the original message
+        assert isinstance(d["partition"], int) and isinstance(d["offset"], int)
+
+
+def test_metrics_scraped(fink_run: dict[str, Any]) -> None:
+    s = fink_run["summary"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s['metrics_port']}/metrics", timeout=5).read().decode()
+    samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
+               for fam in text_string_to_metric_families(text) for x in fam.samples}
+
+    def v(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    assert v("msb_stream_input_rows_total") == 501
+    assert v("msb_stream_processed_rows_total") == 498
+    assert v("msb_stream_quality_passed_total") == 291
+    assert v("msb_stream_dead_letters_total") == 3
+    assert v("msb_stream_batches_total") == s["batches"]
+    assert v("msb_stream_batch_duration_seconds_count") == s["batches"]
+    for name in FILTERS:
+        assert v("msb_stream_filter_alerts_total", filter=name) == s["filters"][name]
+    assert v("msb_stream_end_to_end_latency_seconds_count") == 291
+    assert v("msb_stream_end_to_end_latency_seconds_sum") > 0
+    assert v("msb_stream_executors") == 1
+    assert v("msb_stream_input_rows_per_second") >= 0 and v("msb_stream_processed_rows_per_second") > 0
+    lags = {k: val for k, val in samples.items() if k[0] == "msb_stream_partition_lag_messages"}
+    assert len(lags) == 2 and all(val == 0 for val in lags.values())  # drained
+
+
+def test_ztf_pure_counts(spark: Any, broker: Any, ztf_topic: str, night: dict[str, Any], tmp_path: Path) -> None:
+    assert len(night["ztf-pure"]) == 70
+    s = run(broker, ztf_topic, tmp_path, "ztf-pure", metrics_port=None)
+    assert s["quality_passed"] == 70
+    archive = pq.read_table(tmp_path / "archive")
+    assert sorted(archive["candid"].to_pylist()) == sorted(night["ztf-pure"])
+    assert sorted(candids(broker.bootstrap, s["topics"]["processed"])) == sorted(night["ztf-pure"])
