@@ -1,6 +1,6 @@
 """``msb run``: the whole pipeline on one machine, no cluster.
 
-embedded broker -> replay -> stream (Spark, local) -> crossmatch -> summary. Each stage is the
+embedded broker -> catalogs -> replay -> stream (Spark, local) -> crossmatch -> summary. Each stage is the
 same code the Kubernetes deployment runs; here they share one process (Spark in local mode)
 and talk through the embedded Kafka broker exactly as the containers do through Strimzi.
 """
@@ -11,9 +11,9 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,9 @@ class RunResult:
     replayed: int = 0
     skipped: int = 0
     failed: int = 0
-    read_back: int = 0
+    processed: int = 0
+    dead_letters: int = 0
+    classified: int = 0
     stages: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     ok: bool = True
@@ -80,35 +82,90 @@ def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
         result.ok = False
 
 
-def _read_back(bootstrap: str, topics: Topics, result: RunResult) -> None:
-    """Consumes the raw topic back and checks every replayed alert is there."""
-    from msb.consume import read_topic
+def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
+    """The default catalogs from ../shared, built once and reused while their sources are unchanged."""
+    from msb.crossmatch.defaults import build_default_catalogs
+    from msb.progress import Reporter
 
-    by_partition: Counter[int] = Counter()
-    for rec in read_topic(bootstrap, topics.raw, idle_s=2.0):
-        by_partition[rec.message.partition()] += 1
-    result.read_back = sum(by_partition.values())
-    parts = ", ".join(f"p{p}: {n}" for p, n in sorted(by_partition.items()))
-    result.lines += ["read back", f"  alerts in {topics.raw!r}   {result.read_back} ({parts})"]
-    if result.read_back != result.replayed:
+    report = Reporter("catalogs")
+    built = build_default_catalogs(args.catalogs, log=report.log)
+    report.close()
+    rows = sum(m.rows for m, _ in built)
+    fresh = sum(1 for _, now in built if now)
+    result.lines += ["catalogs", f"  {len(built)} catalogs, {rows:,} rows in {args.catalogs} ({fresh} built now)"]
+
+
+def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
+    from msb.stream.cli import summary_lines
+    from msb.stream.job import StreamConfig, run_stream
+
+    summary = run_stream(StreamConfig(
+        bootstrap=bootstrap, topic=topics.raw, archive=str(args.out / "archive"),
+        checkpoint=str(args.out / "checkpoint"), quality=args.quality, available_now=True,
+        master=args.master, schemas=str(args.schemas) if args.schemas and args.schemas.is_dir() else None,
+        processed_topic=topics.processed, dead_letter_topic=topics.dead_letters,
+        metrics_port=args.stream_metrics_port,
+    ))
+    result.processed = int(summary["quality_passed"])
+    result.dead_letters = int(summary["dead_letters"])
+    result.lines += ["stream"] + [f"  {line.strip()}" for line in summary_lines(summary)[1:]]
+    if result.dead_letters:
         result.ok = False
-        result.lines.append(f"  MISMATCH: {result.replayed} replayed, {result.read_back} read back")
+        result.lines.append(f"  {result.dead_letters} replayed alerts could not be decoded (see {topics.dead_letters})")
+
+
+def _crossmatch(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
+    from msb.crossmatch.service import XmatchConfig, run_service
+
+    expected = result.processed
+    summary = run_service(
+        XmatchConfig(
+            bootstrap=bootstrap, topic=topics.processed, out_topic=topics.classified, group="msb-run",
+            catalogs_dir=args.catalogs, out_dir=args.out / "classified", http_port=args.xmatch_port,
+            session_timeout_ms=6000, max_idle_s=60.0, track_candids=True,
+        ),
+        stop_when=lambda s: len(s.candids) >= expected,
+    )
+    result.classified = len(summary.candids)
+    result.lines += ["crossmatch"] + [f"  {line}" for line in summary.table().splitlines()]
+    result.lines.append(f"  written to {args.out / 'classified'} (Parquet) and topic {topics.classified!r}")
+    if result.classified < expected:
+        result.ok = False
+        result.lines.append(f"  INCOMPLETE: {expected} alerts passed the quality cut, {result.classified} classified")
+
+
+def _fresh_outputs(out: Path) -> None:
+    """A new embedded broker starts empty: the previous run's checkpoint and outputs no longer apply."""
+    for name in ("archive", "checkpoint", "classified"):
+        shutil.rmtree(out / name, ignore_errors=True)
 
 
 def run_pipeline(args: argparse.Namespace) -> RunResult:
     topics = Topics()
     result = RunResult()
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.bootstrap:
+        _fresh_outputs(args.out)
     with kafka_for_run(args.bootstrap, args.out) as bootstrap:
         where = args.bootstrap or f"embedded tansu broker at {bootstrap}"
         print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
-        for name, stage in (("replay", _replay), ("read back", _read_back)):
+        stages = (
+            ("catalogs", lambda: _catalogs(args, result)),
+            ("replay", lambda: _replay(args, bootstrap, topics, result)),
+            ("stream", lambda: _stream(args, bootstrap, topics, result)),
+            ("crossmatch", lambda: _crossmatch(args, bootstrap, topics, result)),
+        )
+        for name, stage in stages:
+            print(f"msb run: {name}...", file=sys.stderr)
             t0 = time.monotonic()
-            if name == "replay":
-                stage(args, bootstrap, topics, result)
-            else:
-                stage(bootstrap, topics, result)
+            stage()
             result.stages[name] = time.monotonic() - t0
+            if not result.ok:
+                break
+        if args.linger:
+            print(f"msb run: done; metrics stay up for {args.linger:g} s (Ctrl-C to stop)", file=sys.stderr)
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(args.linger)
     return result
 
 
@@ -116,12 +173,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="run the whole pipeline locally on an alert folder or archive (embedded broker, no cluster)",
-        description="Start an embedded Kafka broker, replay the alerts, and run every stage of the broker on "
-        "them, then print a summary. Use --bootstrap to use an existing Kafka instead.",
+        description="Start an embedded Kafka broker, build the crossmatch catalogs (once), replay the alerts, "
+        "stream them through Spark (decode, quality cut, filters, archive) and classify them with the "
+        "crossmatch service, then print a summary. Classified alerts are written as Parquet under "
+        "--out/classified. Exits 0 when every replayed alert was classified or dropped by the quality cut "
+        "(--quality none keeps all). Use --bootstrap to use an existing Kafka instead of the embedded one.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--data", nargs="+", type=Path, default=[paths.ztf_night()], metavar="PATH",
-                   help="alert files, folders or .tar.gz archives")
+                   help="alert files, folders or .tar.gz archives (default: the ZTF night of 2018-11-29 in ../shared)")
     p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="where outputs and logs go")
     p.add_argument("--bootstrap", help="use this Kafka instead of starting the embedded broker")
     p.add_argument("--partitions", type=int, default=4, help="partitions of the raw topic")
@@ -129,12 +189,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pace the replay (default: as fast as possible)")
     p.add_argument("--schemas", type=Path, default=paths.rubin_schemas(), metavar="DIR",
                    help="writer schemas for Confluent wire-format alerts (Rubin)")
+    p.add_argument("--quality", default="fink", help="quality cut preset of the stream (fink, ztf-pure, rubin, none)")
+    p.add_argument("--master", default="local[2]", help="Spark master")
+    p.add_argument("--catalogs", type=Path, default=Path(os.environ.get("MSB_CATALOGS", "catalogs")).resolve(),
+                   metavar="DIR", help="crossmatch catalog store (env MSB_CATALOGS); built on first use")
     p.add_argument("--replay-metrics-port", type=int, help="serve the replay's /metrics here")
+    p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")
+    p.add_argument("--xmatch-port", type=int, help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
+                   help="keep the metrics endpoints up this long after the run (for a Prometheus scrape)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are per-call chatter
     try:
         result = run_pipeline(args)
     except kafka.KafkaUnreachable as exc:
