@@ -1,0 +1,387 @@
+"""The Helm chart rendered by the real Helm engine: strict lint, every variant, template behaviour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from k8s_support import CHART, CI_VALUES, KUBE_VERSION, find, load_yaml, notes, one, pod_spec, render
+
+helm_python = pytest.importorskip("helm_python")
+
+VARIANTS = [pytest.param(None, id="defaults")] + [pytest.param(p, id=p.stem) for p in CI_VALUES]
+WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
+
+
+def _values(path: Path | None) -> dict[str, Any]:
+    return load_yaml(path) if path else {}
+
+
+def test_ci_variants_exist() -> None:
+    names = {p.stem for p in CI_VALUES}
+    assert {"external-kafka-values", "spark-operator-values", "minimal-values", "scaled-values"} <= names
+
+
+@pytest.mark.parametrize("path", VARIANTS)
+def test_lint_strict(path: Path | None) -> None:
+    report = helm_python.lint(str(CHART), _values(path), strict=True, kube_version=f"v{KUBE_VERSION}")
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("path", VARIANTS)
+def test_renders(path: Path | None) -> None:
+    docs = render(_values(path))
+    assert docs
+    names = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert len(names) == len(set(names)), "duplicate object names"
+    for d in docs:
+        assert d["metadata"]["labels"]["app.kubernetes.io/part-of"] == "msb", d["metadata"]["name"]
+
+
+def test_schema_rejects_unknown_and_bad_values() -> None:
+    chart = helm_python.Chart.load(str(CHART))
+    chart.validate_schema({})
+    bad = [
+        {"stream": {"executorz": 3}},
+        {"stream": {"executors": 0}},
+        {"replay": {"pace": {"mode": "warp"}}},
+        {"kafka": {"mode": "external"}},  # no bootstrap
+        {"containerSecurityContext": {"readOnlyRootFilesystem": False}},
+        {"podSecurityContext": {"runAsNonRoot": False}},
+        {"crossmatch": {"extraEnv": [{"name": "MSB_KAFKA_SASL_PASSWORD", "value": "hunter2"}]}},
+        {"stream": {"sparkConf": {"spark.hadoop.fs.s3a.secret.key": "x"}}},
+    ]
+    for values in bad:
+        with pytest.raises(helm_python.HelmError):
+            chart.validate_schema(values)
+
+
+def test_values_are_documented() -> None:
+    """Every top-level section of values.yaml carries comments (the chart's reference)."""
+    text = (CHART / "values.yaml").read_text()
+    assert text.count("# --") >= 40
+    for key in yaml.safe_load(text):
+        assert f"\n{key}:" in "\n" + text
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+@pytest.mark.parametrize("executors", [1, 3, 7])
+def test_executors_submit_mode(executors: int) -> None:
+    docs = render({"stream": {"executors": executors}})
+    env = one(docs, "ConfigMap", "msb-stream-env")["data"]
+    assert env["MSB_SPARK_EXECUTORS"] == str(executors)
+    assert env["MSB_SPARK_DYNAMIC_ALLOCATION"] == "false"
+    driver = one(docs, "Deployment", "msb-stream")
+    assert driver["spec"]["replicas"] == 1 and driver["spec"]["strategy"]["type"] == "Recreate"
+    container = pod_spec(driver)["containers"][0]
+    assert container["envFrom"] == [{"configMapRef": {"name": "msb-stream-env"}}]
+    assert not any(a.startswith("spark.executor.instances") for a in container["args"])  # one source of truth
+    assert not find(docs, "SparkApplication")
+
+
+def test_executor_change_restarts_driver() -> None:
+    """A new executor count changes the driver's pod template (checksum), so it restarts."""
+    a = one(render({"stream": {"executors": 2}}), "Deployment", "msb-stream")
+    b = one(render({"stream": {"executors": 5}}), "Deployment", "msb-stream")
+    key = "checksum/spark-conf"
+    before, after = (d["spec"]["template"]["metadata"]["annotations"][key] for d in (a, b))
+    assert before != after
+
+
+def test_dynamic_allocation_bounds() -> None:
+    docs = render({"stream": {"executors": 2, "dynamicAllocation": {"enabled": True, "minExecutors": 1,
+                                                                     "maxExecutors": 9}}})
+    env = one(docs, "ConfigMap", "msb-stream-env")["data"]
+    assert (env["MSB_SPARK_DYNAMIC_ALLOCATION"], env["MSB_SPARK_MIN_EXECUTORS"], env["MSB_SPARK_MAX_EXECUTORS"]) == (
+        "true", "1", "9")
+
+
+def test_executors_spark_application_mode() -> None:
+    docs = render({"stream": {"mode": "sparkApplication", "executors": 4,
+                              "dynamicAllocation": {"enabled": True, "minExecutors": 2, "maxExecutors": 6}}})
+    app = one(docs, "SparkApplication", "msb-stream")
+    assert app["spec"]["executor"]["instances"] == 4
+    assert app["spec"]["dynamicAllocation"] == {"enabled": True, "shuffleTrackingEnabled": True,
+                                                "initialExecutors": 4, "minExecutors": 2, "maxExecutors": 6}
+    assert app["spec"]["driver"]["serviceAccount"] == "msb-stream"
+    assert not find(docs, "Deployment", "msb-stream")
+    one(docs, "Role", "msb-stream")
+
+
+def test_stream_args_follow_the_cli_contract() -> None:
+    args = one(render(), "Deployment", "msb-stream")["spec"]["template"]["spec"]["containers"][0]["args"]
+    pairs = dict(zip(args[::2], args[1::2], strict=False))
+    assert pairs["--topic"] == "raw" and pairs["--quality"] == "fink"
+    assert pairs["--checkpoint"] == "/data/checkpoint" and pairs["--archive"] == "/data/archive"
+    assert pairs["--metrics-port"] == "9402" and pairs["--master"].startswith("k8s://")
+    assert pairs["--processed-topic"] == "processed" and pairs["--dead-letter-topic"] == "dead-letters"
+    assert pairs["--filters"].split(",")[0] == "known_sso"
+    confs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    assert "spark.kubernetes.driver.pod.name=$(POD_NAME)" in confs
+    assert "spark.ui.prometheus.enabled=true" in confs
+
+
+def test_stream_cli_accepts_the_chart_arguments() -> None:
+    """The rendered command line parses with the real `msb stream` parser (when it exists)."""
+    from msb.cli import build_parser
+
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, docs, command in (
+        ("stream", render(), lambda d: pod_spec(one(d, "Deployment", "msb-stream"))["containers"][0]["args"]),
+        ("xmatch", render(), lambda d: pod_spec(one(d, "Deployment", "msb-crossmatch"))["containers"][0]["args"]),
+        ("replay", render(), lambda d: pod_spec(one(d, "Job"))["containers"][0]["args"]),
+        ("stream", render({"stream": {"mode": "sparkApplication"}}),
+         lambda d: one(d, "SparkApplication")["spec"]["arguments"][1:]),
+    ):
+        if name not in choices:
+            continue
+        parser.parse_args([name, *command(docs)])
+
+
+def test_stream_role_manages_executor_pods() -> None:
+    rules = one(render(), "Role", "msb-stream")["rules"]
+    pods = next(r for r in rules if "pods" in r["resources"])
+    assert {"create", "delete", "list", "watch"} <= set(pods["verbs"])
+
+
+def test_s3_checkpoint() -> None:
+    docs = render({"stream": {"storage": {"type": "s3", "s3": {"uri": "s3a://b/p", "existingSecret": "s3"}}}})
+    args = one(docs, "Deployment", "msb-stream")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "s3a://b/p/checkpoint" in args and "s3a://b/p/archive" in args
+    assert not find(docs, "PersistentVolumeClaim", "msb-stream-data")
+
+
+# ----------------------------------------------------------------------------- replicas
+
+
+def test_crossmatch_replicas_pdb_hpa() -> None:
+    docs = render({"crossmatch": {"replicas": 3}})
+    assert one(docs, "Deployment", "msb-crossmatch")["spec"]["replicas"] == 3
+    assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert not find(docs, "HorizontalPodAutoscaler")
+
+    single = render({"crossmatch": {"replicas": 1}})
+    assert one(single, "PodDisruptionBudget")["spec"] == {
+        "maxUnavailable": 1, "selector": one(single, "PodDisruptionBudget")["spec"]["selector"]}
+
+    auto = render({"crossmatch": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 5}}})
+    hpa = one(auto, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    assert "replicas" not in one(auto, "Deployment", "msb-crossmatch")["spec"]
+
+
+def test_crossmatch_probes_use_health_endpoints() -> None:
+    c = pod_spec(one(render(), "Deployment", "msb-crossmatch"))["containers"][0]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_kafka_node_pool_and_topics() -> None:
+    docs = render({"kafka": {"strimzi": {"nodePool": {"replicas": 3}}, "topics": {"replicas": 3}}})
+    assert one(docs, "KafkaNodePool")["spec"]["replicas"] == 3
+    topics = {t["spec"]["topicName"]: t["spec"] for t in find(docs, "KafkaTopic")}
+    expected = {"raw", "processed", "classified", "dead-letters"} | {
+        f"filter-{f}" for f in load_yaml(CHART / "values.yaml")["stream"]["filters"]}
+    assert set(topics) == expected
+    assert all(t["replicas"] == 3 for t in topics.values())
+    assert topics["raw"]["config"]["retention.ms"] == 86400000
+
+
+def test_filters_are_a_values_list() -> None:
+    docs = render({"stream": {"filters": ["a_b", "cde"]}})
+    names = {t["spec"]["topicName"] for t in find(docs, "KafkaTopic")}
+    assert {"filter-a_b", "filter-cde"} <= names and "filter-known_sso" not in names
+    stream_user = one(docs, "KafkaUser", "msb-stream")
+    writes = {a["resource"]["name"] for a in stream_user["spec"]["authorization"]["acls"]
+              if "Write" in a["operations"]}
+    assert writes == {"processed", "dead-letters", "filter-a_b", "filter-cde"}
+
+
+def test_kafka_users_acls_exact() -> None:
+    docs = render()
+    acl = {u["metadata"]["name"]: {(a["resource"]["type"], a["resource"]["name"], op)
+                                   for a in u["spec"]["authorization"]["acls"] for op in a["operations"]}
+           for u in find(docs, "KafkaUser")}
+    assert acl["msb-replay"] == {("topic", "raw", "Describe"), ("topic", "raw", "Write")}
+    assert ("topic", "raw", "Read") in acl["msb-stream"] and ("topic", "raw", "Write") not in acl["msb-stream"]
+    assert acl["msb-crossmatch"] == {
+        ("topic", "processed", "Describe"), ("topic", "processed", "Read"),
+        ("group", "msb-crossmatch", "Describe"), ("group", "msb-crossmatch", "Read"),
+        ("topic", "classified", "Describe"), ("topic", "classified", "Write")}
+
+
+# ----------------------------------------------------------------------------- external Kafka
+
+
+def test_external_kafka() -> None:
+    values = load_yaml(CHART / "ci" / "external-kafka-values.yaml")
+    docs = render(values)
+    assert not [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io")]
+    for workload in find(docs, "Deployment"):
+        env = {e["name"]: e for e in pod_spec(workload)["containers"][0]["env"]}
+        assert env["MSB_BOOTSTRAP"]["value"] == values["kafka"]["external"]["bootstrap"]
+        assert env["MSB_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        for var, key in (("MSB_KAFKA_SASL_USERNAME", "username"), ("MSB_KAFKA_SASL_PASSWORD", "password")):
+            ref = env[var]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "msb-kafka-credentials", "key": key}
+        assert env["MSB_KAFKA_OPTIONS"]["value"] == "ssl.ca.location=/etc/msb/kafka-ca/ca.crt"
+
+
+def test_external_kafka_requires_bootstrap() -> None:
+    with pytest.raises(helm_python.HelmError):
+        render({"kafka": {"mode": "external"}})
+
+
+def test_strimzi_credentials_come_from_user_secrets() -> None:
+    docs = render()
+    for name in ("msb-stream", "msb-crossmatch"):
+        env = {e["name"]: e for e in pod_spec(one(docs, "Deployment", name))["containers"][0]["env"]}
+        assert env["MSB_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "password"}
+        assert env["MSB_KAFKA_SASL_USERNAME"]["value"] == name
+        assert env["MSB_BOOTSTRAP"]["value"] == "msb-kafka-kafka-bootstrap:9092"
+
+
+# ----------------------------------------------------------------------------- security
+
+
+def _containers(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(where, pod securityContext, container) for every container the chart runs."""
+    out = []
+    for d in docs:
+        if d["kind"] in WORKLOADS:
+            spec = pod_spec(d)
+            for c in spec.get("initContainers", []) + spec["containers"]:
+                out.append((f"{d['kind']}/{d['metadata']['name']}/{c['name']}", spec.get("securityContext", {}), c))
+        elif d["kind"] == "SparkApplication":
+            for role in ("driver", "executor"):
+                part = d["spec"][role]
+                out.append((f"SparkApplication/{role}", part["podSecurityContext"], part))
+        elif d["kind"] == "ConfigMap" and "executor-pod-template.yaml" in d.get("data", {}):
+            pod = yaml.safe_load(d["data"]["executor-pod-template.yaml"])
+            for c in pod["spec"]["containers"]:
+                out.append(("executor pod template", pod["spec"]["securityContext"], c))
+    return out
+
+
+@pytest.mark.parametrize("path", VARIANTS)
+def test_security_contexts(path: Path | None) -> None:
+    containers = _containers(render(_values(path)))
+    assert containers
+    for where, pod_ctx, c in containers:
+        ctx = c["securityContext"]
+        assert pod_ctx.get("runAsNonRoot") is True and ctx.get("runAsNonRoot") is True, where
+        assert (pod_ctx.get("runAsUser") or ctx.get("runAsUser", 0)) > 0, where
+        assert ctx["readOnlyRootFilesystem"] is True, where
+        assert ctx["allowPrivilegeEscalation"] is False, where
+        assert ctx["capabilities"]["drop"] == ["ALL"] and "add" not in ctx["capabilities"], where
+        assert pod_ctx["seccompProfile"]["type"] == "RuntimeDefault", where
+
+
+@pytest.mark.parametrize("path", VARIANTS)
+def test_no_secret_in_rendered_values(path: Path | None) -> None:
+    """Credentials only ever come from Secrets: no Secret objects, no literal secret env values."""
+    docs = render(_values(path))
+    assert not find(docs, "Secret")
+    for where, _, c in _containers(docs):
+        for env in c.get("env", []):
+            if any(w in env["name"].upper() for w in ("PASSWORD", "SECRET", "TOKEN")):
+                assert "value" not in env and "secretKeyRef" in env["valueFrom"], where
+
+
+def test_network_policies() -> None:
+    docs = render()
+    policies = {p["metadata"]["name"]: p for p in find(docs, "NetworkPolicy")}
+    assert set(policies) == {"msb-replay", "msb-stream", "msb-stream-executor", "msb-crossmatch"}
+    driver_from = policies["msb-stream"]["spec"]["ingress"][0]
+    assert driver_from["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "stream-executor"
+    peers = one(docs, "Kafka")["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]
+    assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "msb"
+    assert not find(render({"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+# ----------------------------------------------------------------------------- gating and misc
+
+
+def test_optional_custom_resources_are_gated() -> None:
+    docs = render({
+        "kafka": {"mode": "external", "external": {"bootstrap": "k:9092"}},
+        "monitoring": {"monitors": False, "rules": {"enabled": False}},
+    })
+    groups = {d["apiVersion"].split("/")[0] for d in docs}
+    assert groups <= {"v1", "apps", "batch", "policy", "rbac.authorization.k8s.io", "networking.k8s.io",
+                      "autoscaling"}, groups
+
+
+def test_monitors_cover_every_component() -> None:
+    docs = render()
+    pod_monitors = {m["metadata"]["name"] for m in find(docs, "PodMonitor")}
+    assert pod_monitors == {"msb-replay", "msb-stream", "msb-kafka-brokers", "msb-kafka-exporter"}
+    assert {m["metadata"]["name"] for m in find(docs, "ServiceMonitor")} == {"msb-crossmatch"}
+    cm = one(docs, "ConfigMap", "msb-kafka-metrics")
+    assert "kafka-metrics-config.yml" in cm["data"]
+    assert one(docs, "Kafka")["spec"]["kafkaExporter"]["groupRegex"] == ".*"
+
+
+def test_dashboards_are_labelled_configmaps() -> None:
+    maps = [d for d in find(render(), "ConfigMap") if d["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert len(maps) == 2
+
+
+def test_replay_modes_and_pace() -> None:
+    job = one(render(), "Job")
+    args = pod_spec(job)["containers"][0]["args"]
+    assert args[args.index("--visit-interval") + 1] == "5" and args[args.index("--loop") + 1] == "1"
+    assert pod_spec(job)["initContainers"][0]["name"] == "download"
+    dep = one(render({"replay": {"mode": "deployment", "pace": {"mode": "rate", "value": 100},
+                                 "data": {"source": "pvc"}}}), "Deployment", "msb-replay")
+    args = pod_spec(dep)["containers"][0]["args"]
+    assert "--forever" in args and args[args.index("--rate") + 1] == "100"
+    assert "initContainers" not in pod_spec(dep)
+    assert pod_spec(dep)["volumes"][0]["persistentVolumeClaim"]["claimName"] == "msb-replay-data"
+
+
+def test_notes_render() -> None:
+    text = notes()
+    assert "msb scale --executors" in text and "port-forward" in text
+
+
+def test_shared_data_for_catalogs_and_replay() -> None:
+    values = load_yaml(Path(CHART).parent.parent / "k8s" / "values-dev.yaml")
+    docs = render(values)
+    init = pod_spec(one(docs, "Deployment", "msb-crossmatch"))["initContainers"][0]
+    assert {"name": "shared", "mountPath": "/shared", "readOnly": True} in init["volumeMounts"]
+    assert {"name": "MSB_SHARED", "value": "/shared"} in init["env"]
+    replay = pod_spec(one(docs, "Deployment", "msb-replay"))
+    args = replay["containers"][0]["args"]
+    assert args[args.index("--data") + 1] == "/shared/data/ztf/alerts/ztf_public_20181129_v3.2"
+    assert replay["volumes"][0] == {"name": "shared", "hostPath": {"path": "/shared", "type": "Directory"}}
+    with pytest.raises(helm_python.HelmError, match="sharedData"):
+        render({"replay": {"data": {"source": "shared"}}})
+    assert "WARNING" in notes() and "WARNING" not in notes(values)
+
+
+def test_values_schema_is_strict_everywhere() -> None:
+    """Every object the schema describes by its properties rejects unknown keys."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    loose: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and node.get("additionalProperties") is not False:
+                loose.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "#")
+    # allOf/if-then fragments only narrow properties that the strict object already lists.
+    assert [w for w in loose if "/allOf/" not in w and "/not" not in w] == []
