@@ -11,7 +11,10 @@ VISIT_INTERVAL ?= 1
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean system-deps
+.PHONY: install run test bench lint clean system-deps catalogs
+
+# Kubernetes: cluster, deploy, dev (skaffold dev), scale EXECUTORS=N, cluster-delete.
+include k8s/k8s.mk
 
 install: $(STAMP)
 
@@ -35,6 +38,9 @@ test: install
 
 bench: install
 	$(PY) -m benchmarks $(BENCH)
+
+catalogs: install
+	$(MSB) catalog build-defaults
 
 lint: install
 	$(VENV)/bin/ruff check .

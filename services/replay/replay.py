@@ -103,6 +103,8 @@ class Replayer:
         self.metrics = metrics or ReplayMetrics()
         self.decoder = AlertDecoder(cfg.schemas)
         self.summary = ReplaySummary()
+        for counter in (self.metrics.alerts, self.metrics.bytes, self.metrics.visits, self.metrics.failures):
+            counter.labels(cfg.topic)  # exported as 0 from the start: a healthy replay shows no failures
         self._producer: Producer | None = None
         self._confluent_ids: dict[str, int] = {}
 
