@@ -16,13 +16,13 @@ from pathlib import Path
 
 import fastavro
 from confluent_kafka import Producer
+from msb.replay.replay import ReplayConfig, run_replay
 
 from benchmarks.record import record
 from msb import kafka, paths
 from msb.alert import packet_info
 from msb.avro import AlertDecoder
 from msb.broker import EmbeddedBroker
-from msb.replay.replay import ReplayConfig, run_replay
 
 COMMAND = "make bench BENCH=replay"
 VISIT_ALERTS = 10_000
@@ -88,11 +88,12 @@ def main() -> None:
     night_mb = sum(len(v) for _, v in night_packets) * loops / 1e6
     os.environ.pop("MSB_PRODUCER_OPTIONS", None)  # the same default producer settings for both sides
     rows = []
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="msb-bench-") as tmp:
+    with EmbeddedBroker() as broker:
         bare_t, replay_t = [], []
         for rep in range(3):
             bare_t.append(bare_producer(broker.bootstrap, f"bare-night-{rep}", night_packets * loops))
-            replay_t.append(replay_seconds(broker.bootstrap, f"replay-night-{rep}", [paths.ztf_night()], loops, n_night))
+            night_dir = [paths.ztf_night()]
+            replay_t.append(replay_seconds(broker.bootstrap, f"replay-night-{rep}", night_dir, loops, n_night))
         b, r = statistics.median(bare_t), statistics.median(replay_t)
         rows.append(("ZTF night x10 (real packets)", n_night, night_mb, b, r))
 
