@@ -2,7 +2,7 @@
 
 Spark writes a batch into a staging folder named after the batch; the driver then moves its
 files into ``night=YYYYMMDD/`` under names that carry the batch id, and finally writes a marker.
-A batch whose marker exists is skipped; a batch retried after a crash first removes whatever
+A batch whose marker exists is skipped (the job writes it once the Kafka outputs are also done); a batch retried after a crash first removes whatever
 files an earlier attempt had moved. Folders starting with ``_`` are ignored by Parquet readers.
 The archive must be a POSIX path (local disk, or a volume shared by driver and executors).
 """
@@ -41,7 +41,10 @@ class Archive:
             dest = self.root / part.parent.name / f"{prefix}{i:05d}.parquet"
             dest.parent.mkdir(exist_ok=True)
             os.replace(part, dest)
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def commit(self, batch_id: int) -> None:
+        """Marks the batch done: only after every output of the batch (archive and Kafka) succeeded."""
         tmp = self._marker(batch_id).with_suffix(".tmp")
         tmp.write_text(str(batch_id))
         os.replace(tmp, self._marker(batch_id))
-        shutil.rmtree(staging, ignore_errors=True)

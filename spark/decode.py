@@ -11,9 +11,11 @@ the tests run the same code.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
+import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,6 +278,29 @@ class BatchDecoder:
                 for t, p, o, h in zip(cols["topic"], cols["partition"], cols["offset"], cols["headers"], strict=True)
             ]
             yield self.finish(self.decode_rows(cols["value"], meta))
+
+
+# One decoder per settings per Python worker: Spark reuses workers across tasks and batches, so
+# writer schemas, filters and the output encoder are prepared once, not per task. The cache is
+# module-level (not in a closure, which cloudpickle would ship by value, empty, with each task).
+_DECODERS: dict[str, BatchDecoder] = {}
+
+
+def settings_option(settings: DecodeSettings) -> str:
+    """DecodeSettings as one string (Spark data source options and closures carry strings well)."""
+    return base64.b64encode(pickle.dumps(settings)).decode()
+
+
+def settings_from_option(option: str) -> DecodeSettings:
+    return pickle.loads(base64.b64decode(option))  # noqa: S301 - written by settings_option above
+
+
+def decode_batches(option: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Kafka-shaped Arrow batches -> flat decoded batches, with this worker's cached decoder."""
+    dec = _DECODERS.get(option)
+    if dec is None:
+        dec = _DECODERS[option] = BatchDecoder(settings_from_option(option))
+    yield from dec(batches)
 
 
 def sent_ns(headers: list[dict[str, Any]] | None) -> int | None:

@@ -48,8 +48,10 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("MSB_SPARK_LOG_LEVEL", "WARN"))
     try:
+        from msb.stream.alert_source import MsbAlerts
         from msb.stream.kafka_source import MsbKafka
     except ImportError:  # Spark < 4.2 (no read limits for Python sources): native kafka format only
         return session
     session.dataSource.register(MsbKafka)
+    session.dataSource.register(MsbAlerts)
     return session
