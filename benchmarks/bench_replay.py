@@ -30,6 +30,8 @@ VISIT_ALERTS = 10_000
 
 def bare_producer(bootstrap: str, topic: str, packets: list[tuple[bytes, bytes]]) -> float:
     """Seconds for a plain producer to deliver (key, value) pairs; every report checked."""
+    # The same topic layout the replay creates (ReplayConfig.partitions), made before the clock starts.
+    kafka.ensure_topic(kafka.wait_for_kafka(bootstrap), topic, ReplayConfig.partitions)
     producer = Producer(kafka.producer_config(bootstrap))
     failed = 0
 
@@ -101,8 +103,12 @@ def main() -> None:
         visit = make_rubin_visit(Path(tmp), VISIT_ALERTS)
         visit_packets = [(packet_info(decoder, p.read_bytes()).key, p.read_bytes()) for p in visit]
         visit_mb = sum(len(v) for _, v in visit_packets) / 1e6
-        b = bare_producer(broker.bootstrap, "bare-visit", visit_packets)
-        r = replay_seconds(broker.bootstrap, "replay-visit", [Path(tmp)], 1, VISIT_ALERTS)
+        # Alternated, best of two each: the broker's first fill of memory must not favour either side.
+        bare_t, replay_t = [], []
+        for rep in range(2):
+            bare_t.append(bare_producer(broker.bootstrap, f"bare-visit-{rep}", visit_packets))
+            replay_t.append(replay_seconds(broker.bootstrap, f"replay-visit-{rep}", [Path(tmp)], 1, VISIT_ALERTS))
+        b, r = min(bare_t), min(replay_t)
         rows.append((f"one Rubin-size visit ({VISIT_ALERTS:,} alerts)", VISIT_ALERTS, visit_mb, b, r))
 
     lines = [
@@ -119,7 +125,10 @@ def main() -> None:
         "\n\nBoth sides use the same producer settings (`msb.kafka.producer_config`) and the same embedded tansu "
         "broker in the same run; the bare producer sends bytes already in memory, the replay reads the files, "
         "finds each packet's key and visit, paces and checks every delivery report. Night figures are the median "
-        "of 3 runs.\n\n"
+        "of 3 runs, visit figures the best of 2, bare and replay alternated. Both sides are bound by the embedded "
+        "broker's ingest (~200-400 MB/s here), so a ratio above 1 means the replay adds no measurable cost, not "
+        "that it beats the ceiling; the bare loop, which has no per-alert work, keeps librdkafka's queue full and "
+        "waits on it more.\n\n"
         f"Targets: replay >= 0.90x the bare ceiling; a 10,000-alert visit delivered in <= 5 s "
         f"(alert_stream's producer: 15.8 s). This run: {rows[0][3] / rows[0][4]:.2f}x and "
         f"{rows[1][3] / rows[1][4]:.2f}x; the visit took {visit_s:.2f} s."

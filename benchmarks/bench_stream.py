@@ -27,7 +27,8 @@ from msb import paths
 from msb.broker import TANSU_PRODUCER_OPTIONS, EmbeddedBroker
 from msb.kafka import SEND_TIME_HEADER, consumer_config, ensure_topic, producer_config, wait_for_kafka
 
-N_ZTF = int(os.environ.get("MSB_BENCH_STREAM_N", "10000"))
+N_ZTF = int(os.environ.get("MSB_BENCH_STREAM_N", "12000"))
+BATCH = int(os.environ.get("MSB_BENCH_STREAM_BATCH", "4000"))  # maxOffsetsPerTrigger
 N_VISIT = int(os.environ.get("MSB_BENCH_STREAM_VISIT", "10000"))
 PARTITIONS = 2
 
@@ -127,7 +128,7 @@ def main() -> None:
         spark = build_session("local[2]", "msb-bench")
         job = StreamJob(StreamConfig(bootstrap=b, topic="ztf", archive=f"{tmp}/a1", checkpoint=f"{tmp}/c1",
                                      quality="fink", available_now=True, metrics_port=None,
-                                     max_offsets_per_trigger=2000, topic_prefix="bench-"))
+                                     max_offsets_per_trigger=BATCH, topic_prefix="bench-"))
         s = job.run()
         log = s["batch_log"]
         steady = sum(n for n, _ in log[1:]) / sum(d for _, d in log[1:]) if len(log) > 1 else s["input"] / s["seconds"]
@@ -170,7 +171,8 @@ def main() -> None:
 
 {N_ZTF:,} ZTF alerts ({mb:,.0f} MB, the 2018-11-29 packets replicated with new candids) in a
 {PARTITIONS}-partition topic of the embedded broker. The Spark job writes the processed and filter
-topics and the Parquet archive; the plain loop writes only the topics. Spark batches (alerts, s):
+topics and the Parquet archive; the plain loop writes only the topics. Spark batches of up to
+{BATCH:,} alerts (`maxOffsetsPerTrigger`; the first includes starting the Python workers), (alerts, s):
 {log}.
 """
     from benchmarks.record import record

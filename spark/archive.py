@@ -1,10 +1,10 @@
 """The Parquet archive, partitioned by night, written exactly once per micro-batch.
 
 Spark writes a batch into a staging folder named after the batch; the driver then moves its
-files into ``night=YYYYMMDD/`` under names that carry the batch id, and finally writes a marker.
-A batch whose marker exists is skipped (the job writes it once the Kafka outputs are also done); a batch retried after a crash first removes whatever
-files an earlier attempt had moved. Folders starting with ``_`` are ignored by Parquet readers.
-The archive must be a POSIX path (local disk, or a volume shared by driver and executors).
+files into ``night=YYYYMMDD/`` under names that carry the batch id. Once the Kafka outputs are
+also done the job writes a marker: a batch whose marker exists is skipped; a batch retried after a
+crash first removes whatever files an earlier attempt had moved. Folders starting with ``_`` are
+ignored by Parquet readers. The archive must be a POSIX path (local disk, or a volume shared by driver and executors).
 """
 
 from __future__ import annotations

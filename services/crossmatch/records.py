@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import numpy as np
 
 from msb.alert import summary
+from msb.avro import ContainerEncoder
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "classified.avsc"
 EVIDENCE_FIELDS = ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")
@@ -84,17 +82,11 @@ def output_records(flat: list[dict[str, Any]], classification: np.ndarray, reaso
     return out
 
 
-class ContainerWriter:
-    """Encodes one record per Avro container file (so msb.avro.AlertDecoder reads each message)."""
+class ContainerWriter(ContainerEncoder):
+    """The classified topic's messages: one record per Avro container file (see msb.avro)."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self.schema = schema
-        self.parsed = fastavro.parse_schema(copy.deepcopy(schema))
-
-    def encode(self, record: dict[str, Any]) -> bytes:
-        buf = io.BytesIO()
-        fastavro.writer(buf, self.parsed, [record], codec="null")
-        return buf.getvalue()
+        super().__init__(schema, sync=b"msb-classified-1")
 
 
 def write_parquet(records: list[dict[str, Any]], schema: dict[str, Any], path: Path) -> None:
