@@ -80,7 +80,9 @@ def send(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> float:
 def plain_loop(bootstrap: str, topic: str, n: int) -> float:
     """Single process: consume, decode, cut, filters, encode, produce the outputs. Returns alerts/s."""
     from msb.stream import filters, quality
-    from msb.stream.decode import BatchDecoder, DecodeSettings, sent_ns
+    from msb.stream.decode import BatchDecoder, DecodeSettings
+
+    from msb.kafka import sent_ns
 
     dec = BatchDecoder(DecodeSettings(quality=quality.conditions("fink"), filters=filters.select(None)))
     consumer = Consumer(consumer_config(bootstrap, group="msb-bench-plain"))
@@ -90,7 +92,7 @@ def plain_loop(bootstrap: str, topic: str, n: int) -> float:
     while done < n:
         msgs = [m for m in consumer.consume(min(500, n - done), timeout=5) if m.error() is None]
         meta = [{"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-                 "msb_sent_ns": sent_ns([{"key": k, "value": v} for k, v in m.headers() or []])} for m in msgs]
+                 "msb_sent_ns": sent_ns(m.headers())} for m in msgs]
         batch = dec.finish(dec.decode_rows([m.value() for m in msgs], meta))
         cols = batch.select(["objectId", "processed", "filters"]).to_pylist()
         for row in cols:

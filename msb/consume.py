@@ -49,9 +49,7 @@ def read_topic(bootstrap: str, topic: str, idle_s: float = 5.0, max_messages: in
                     print(f"msb consume: {msg.error()}", file=sys.stderr)
                     continue
                 last = time.monotonic()
-                headers = dict(msg.headers() or [])
-                sent = headers.get(kafka.SEND_TIME_HEADER)
-                yield Received(msg, msg.value(), int(sent) if sent else None)
+                yield Received(msg, msg.value(), kafka.sent_ns(msg.headers()))
                 seen += 1
                 if max_messages is not None and seen >= max_messages:
                     return

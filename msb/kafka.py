@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -19,6 +20,22 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 SEND_TIME_HEADER = "msb_sent_ns"  # wall-clock ns at send, for end-to-end latency downstream
+
+
+def sent_ns(headers: Iterable[tuple[str, bytes | None]] | Iterable[dict[str, Any]] | None) -> int | None:
+    """The replay's send time (wall-clock ns) from message headers, or None.
+
+    Takes confluent-kafka's ``[(key, value)]`` or Spark's ``[{"key": ..., "value": ...}]``; the value is
+    ASCII decimal (what msb writes) or 8-byte big-endian.
+    """
+    for header in headers or ():
+        key, value = (header["key"], header["value"]) if isinstance(header, dict) else header
+        if key == SEND_TIME_HEADER and value:
+            try:
+                return int(value) if value.isdigit() else int.from_bytes(value, "big")
+            except ValueError:
+                return None
+    return None
 
 
 class KafkaUnreachable(RuntimeError):

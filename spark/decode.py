@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from msb.alert import MJD_TO_JD, RUBIN_BANDS, Survey, flux_to_mag, survey_of
 from msb.avro import AlertDecodeError, AlertDecoder, ContainerEncoder, SchemaStore
-from msb.kafka import SEND_TIME_HEADER
+from msb.kafka import sent_ns
 
 # ZTF candidate fields (schemas 3.x and 4.x share these 103), in schema order.
 ZTF_CANDIDATE = (
@@ -279,14 +279,3 @@ def decode_batches(option: str, batches: Iterator[pa.RecordBatch]) -> Iterator[p
     if dec is None:
         dec = _DECODERS[option] = BatchDecoder(settings_from_option(option))
     yield from dec(batches)
-
-
-def sent_ns(headers: list[dict[str, Any]] | None) -> int | None:
-    """The replay's send time (wall-clock ns) from the message headers, if any."""
-    for h in headers or ():
-        if h.get("key") == SEND_TIME_HEADER and h.get("value"):
-            try:
-                return int(h["value"])
-            except ValueError:
-                return None
-    return None

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from msb import kafka
 from msb.alert import summary
 from msb.avro import ContainerEncoder
 
@@ -29,13 +30,10 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int | None:
-    """The msb_sent_ns header (ASCII decimal, or 8-byte big-endian), else the record's field."""
-    for key, value in headers or ():
-        if key == "msb_sent_ns" and value:
-            try:
-                return int(value.decode()) if value.isdigit() else int.from_bytes(value, "big")
-            except ValueError:
-                break
+    """The msb_sent_ns header, else the record's field (the stream copies it into processed records)."""
+    from_header = kafka.sent_ns(headers)
+    if from_header is not None:
+        return from_header
     v = rec.get("msb_sent_ns")
     return int(v) if v is not None else None
 
