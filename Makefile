@@ -8,6 +8,7 @@ SHARED ?= ../shared
 export MSB_SHARED ?= $(abspath $(SHARED))
 DATA ?= $(MSB_SHARED)/data/ztf/alerts/ztf_public_20181129_v3.2
 VISIT_INTERVAL ?= 1
+QUALITY ?= fink
 OUT ?= out
 STAMP := $(VENV)/.installed
 
@@ -31,7 +32,7 @@ $(STAMP): pyproject.toml .ci/system-deps.sh
 	@touch $(STAMP)
 
 run: install
-	$(MSB) run --data $(DATA) --out $(OUT) --visit-interval $(VISIT_INTERVAL)
+	$(MSB) run --data $(DATA) --out $(OUT) --visit-interval $(VISIT_INTERVAL) --quality $(QUALITY)
 
 test: install
 	$(PY) -m pytest

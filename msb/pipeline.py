@@ -109,6 +109,8 @@ def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
     result.processed = int(summary["quality_passed"])
     result.dead_letters = int(summary["dead_letters"])
     result.lines += ["stream"] + [f"  {line.strip()}" for line in summary_lines(summary)[1:]]
+    if summary.get("latency_p50_s") is not None:
+        result.lines.append("  (here the stages run one after another: latency includes Spark's start-up)")
     if result.dead_letters:
         result.ok = False
         result.lines.append(f"  {result.dead_letters} replayed alerts could not be decoded (see {topics.dead_letters})")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
+
+LOCAL_LOG4J = Path(__file__).resolve().parent / "log4j2-local.properties"
 
 
 def local_conf() -> dict[str, str]:
@@ -26,7 +30,7 @@ def local_conf() -> dict[str, str]:
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.sql.streaming.numRecentProgressUpdates": "20",
-        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOCAL_LOG4J}",
     }
 
 
@@ -37,8 +41,13 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     ``conf`` adds or overrides settings (Kubernetes ones come from msb.stream.k8s).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    local = master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname look-up warnings, no LAN exposure
+    # msb's decoding uses pandas only in plain Python, not through Spark's pandas conversions.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     builder = SparkSession.builder.master(master).appName(app_name)
-    settings = local_conf() if master.startswith("local") else {
+    settings = local_conf() if local else {
         "spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.session.timeZone": "UTC",
         "spark.python.worker.reuse": "true",
     }
@@ -46,7 +55,7 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(os.environ.get("MSB_SPARK_LOG_LEVEL", "WARN"))
+    session.sparkContext.setLogLevel(os.environ.get("MSB_SPARK_LOG_LEVEL", "ERROR" if local else "WARN"))
     try:
         from msb.stream.alert_source import MsbAlerts
         from msb.stream.kafka_source import MsbKafka
