@@ -17,7 +17,7 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,8 +214,7 @@ class ContainerDecoder:
 
     @staticmethod
     def _iter_datums(msg: bytes, pos: int, sync: bytes, ws: WriterSchema) -> Iterator[tuple[int, bytes]]:
-        # Most packets hold one block with one datum; a block of several datums is decoded
-        # as a concatenation by ``decode_all``.
+        # Most packets hold one block with one datum; callers take the first record.
         end = len(msg)
         while pos < end:
             count, pos = _read_long(msg, pos)
@@ -233,32 +232,6 @@ class ContainerDecoder:
                 except zlib.error as exc:
                     raise AlertDecodeError(f"corrupt deflate block: {exc}") from exc
             yield count, data
-
-    def decode_all(self, msg: bytes) -> list[dict[str, Any]]:
-        """Every record in one container message."""
-        ws, blocks = self.blocks(msg)
-        records = []
-        for count, data in blocks:
-            fo = io.BytesIO(data)
-            for _ in range(count):
-                records.append(_schemaless(fo, ws.parsed))
-        return records
-
-    def decode(self, msg: bytes) -> dict[str, Any]:
-        """The one alert in a container message (ZTF sends one alert per message)."""
-        ws, blocks = self.blocks(msg)
-        for count, data in blocks:
-            if count >= 1:
-                return _schemaless(io.BytesIO(data), ws.parsed)
-        raise AlertDecodeError("Avro container holds no record")
-
-    def prefix(self, msg: bytes, wanted: frozenset[str]) -> tuple[WriterSchema, dict[str, Any] | None]:
-        """The wanted leading fields of the first record, without a full decode where possible."""
-        ws, blocks = self.blocks(msg)
-        for count, data in blocks:
-            if count >= 1:
-                return ws, ws.prefix.read(data, wanted)
-        raise AlertDecodeError("Avro container holds no record")
 
 
 def _schemaless(fo: io.BytesIO, parsed: Any) -> dict[str, Any]:
@@ -307,12 +280,18 @@ class ContainerEncoder:
 # ----------------------------------------------------------------------------- schema store
 
 
-_RUBIN_ALERT_FILE = re.compile(r"lsst\.v(\d+)_(\d+)\.alert\.avsc$")
+_RUBIN_ALERT_NAME = re.compile(r"^lsst\.v(\d+)_(\d+)\.alert$")
 
 
 def rubin_schema_id(major: int, minor: int) -> int:
     """Rubin's registry id for alert schema vMAJOR.MINOR (e.g. 11.1 -> 1101)."""
     return major * 100 + minor
+
+
+def rubin_schema_id_for(schema_name: str) -> int | None:
+    """Rubin's registry id for a schema named ``lsst.vX_Y.alert``; None for any other name."""
+    m = _RUBIN_ALERT_NAME.match(schema_name)
+    return rubin_schema_id(int(m[1]), int(m[2])) if m else None
 
 
 class SchemaStore:
@@ -336,8 +315,8 @@ class SchemaStore:
             sid: int | None = None
             if path.stem.isdigit():
                 sid = int(path.stem)
-            elif m := _RUBIN_ALERT_FILE.search(path.name):
-                sid = rubin_schema_id(int(m[1]), int(m[2]))
+            elif (rubin_id := rubin_schema_id_for(path.stem)) is not None:  # lsst.vX_Y.alert.avsc
+                sid = rubin_id
             elif m := re.search(r"lsst_alert_v(\d+)_(\d+)_combined\.avsc$", path.name):
                 sid = rubin_schema_id(int(m[1]), int(m[2]))
             if sid is None or sid in self._by_id:
@@ -435,5 +414,3 @@ class AlertDecoder:
         ws, datum = self.writer_schema(msg)
         return ws, ws.prefix.read(datum, wanted)
 
-
-DecodeFn = Callable[[bytes], dict[str, Any]]

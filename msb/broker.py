@@ -88,11 +88,6 @@ class EmbeddedBroker:
                 self._proc.kill()
                 self._proc.wait()
 
-    @property
-    def env(self) -> dict[str, str]:
-        """Environment for processes that use this broker."""
-        return {"MSB_BOOTSTRAP": self.bootstrap, "MSB_PRODUCER_OPTIONS": TANSU_PRODUCER_OPTIONS}
-
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 

@@ -20,8 +20,8 @@ from msb.replay.pacing import Pace, sleep_until
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from msb import kafka
-from msb.alert import PacketInfo, Survey, packet_info
-from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent
+from msb.alert import PacketInfo, packet_info
+from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for
 from msb.metrics import LATENCY_BUCKETS, serve
 from msb.progress import Reporter
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
@@ -135,7 +135,7 @@ class Replayer:
     def _payload(self, packet: Packet, info: PacketInfo) -> bytes:
         if self.cfg.wire_format == "container":
             return packet.data  # byte-identical to the file
-        ws, datum = self.decoder.writer_schema(packet.data)
+        _, datum = self.decoder.writer_schema(packet.data)
         return frame_confluent(self._schema_id(info), datum)
 
     def _schema_id(self, info: PacketInfo) -> int:
@@ -144,10 +144,8 @@ class Replayer:
         sid = self._confluent_ids.get(info.schema_name)
         if sid is None:
             sid = self.cfg.schemas.id_for(info.schema_name) if self.cfg.schemas else None
-            if sid is None and info.survey is Survey.RUBIN:
-                # lsst.vX_Y.alert -> X*100+Y, Rubin's registry numbering
-                major, minor = info.schema_name.split(".")[1].lstrip("v").split("_")
-                sid = int(major) * 100 + int(minor)
+            if sid is None:
+                sid = rubin_schema_id_for(info.schema_name)  # Rubin's registry numbering
             if sid is None:
                 raise BadPacket(f"no Confluent schema id for schema {info.schema_name}: pass --schema-id")
             self._confluent_ids[info.schema_name] = sid
