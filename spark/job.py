@@ -134,7 +134,7 @@ class StreamJob:
         from msb.kafka import parse_options
 
         opts = self._kafka_options()
-        if self.format == "msbkafka":  # e.g. tansu's batch.num.messages=1, read here in the driver
+        if self.format == "msbkafka":  # the user's producer settings, read here in the driver
             opts.update({f"kafka.{k}": v for k, v in parse_options(os.environ.get("MSB_PRODUCER_OPTIONS")).items()})
         return opts
 

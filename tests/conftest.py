@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from msb import paths
-from msb.broker import TANSU_PRODUCER_OPTIONS, EmbeddedBroker
+from msb.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +32,8 @@ def rubin_dir(shared: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One real tansu broker process for the whole session (topics are unique per test)."""
+    """One real ``msb broker`` process (tansu behind msb's front) for the whole session (topics are unique per test)."""
     log = tmp_path_factory.mktemp("broker") / "tansu.log"
-    # tansu misreports partition ends for batched produce requests: see msb.broker.
-    os.environ["MSB_PRODUCER_OPTIONS"] = TANSU_PRODUCER_OPTIONS
     with EmbeddedBroker(log=log) as b:
         yield b
 

@@ -125,11 +125,8 @@ def _value(sample: dict) -> float:
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, Pipeline]]:
-    from msb.broker import TANSU_PRODUCER_OPTIONS
-
     work = tmp_path_factory.mktemp("pipeline")
     pipe = Pipeline(work)
-    pipe.env["MSB_PRODUCER_OPTIONS"] = TANSU_PRODUCER_OPTIONS  # see msb.broker
     pipe.env["MSB_SHARED"] = str(paths.shared_dir())
     ports = {k: free_port() for k in ("kafka", "replay", "stream", "xmatch")}
     bootstrap = f"127.0.0.1:{ports['kafka']}"
