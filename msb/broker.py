@@ -127,14 +127,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "corrects its partition end offsets. Data lives in memory and is gone when it stops.",
     )
     p.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on and advertise (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--advertise", metavar="HOST:PORT",
+                   help="address clients are told to connect to (default: --host:--port), e.g. a Service name")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     internal = free_port()
     try:
-        cmd = tansu_command(internal, f"{args.host}:{args.port}")
+        cmd = tansu_command(internal, args.advertise or f"{args.host}:{args.port}")
     except FileNotFoundError as exc:
         print(f"msb broker: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -110,3 +111,16 @@ def test_tansu_never_outlives_the_broker(how: str) -> None:
         os.kill(b.pid or 0, signal.SIGKILL)
         b.stop()
     assert _gone(tansu)
+
+
+def test_advertised_address_is_what_clients_are_told(tmp_path: object) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "msb.cli", "broker", "--host", "0.0.0.0", "--port", str(port),
+                             "--advertise", f"localhost:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=30, proc=proc)
+        meta = wait_for_kafka(f"127.0.0.1:{port}").list_topics(timeout=10)
+        assert [f"{b.host}:{b.port}" for b in meta.brokers.values()] == [f"localhost:{port}"]
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
