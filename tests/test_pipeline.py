@@ -63,3 +63,25 @@ def test_msb_run_classifies_rubin_alerts(rubin_dir: Path, tmp_path: Path, catalo
     table = pq.read_table(out / "classified").to_pandas()
     expected = {summary(AlertDecoder().decode(p.read_bytes()))["candid"] for p in rubin_dir.glob("*.avro")}
     assert set(table["candid"]) == expected
+
+
+def test_duplicate_packets_still_complete(ztf_night: Path, tmp_path: Path, catalogs: Path) -> None:
+    """The same candid in several packets (redelivery) is one alert: msb run reports it complete."""
+    data = tmp_path / "dups"
+    data.mkdir()
+    originals = sorted(ztf_night.glob("*.avro"))[:60]
+    for i, path in enumerate(originals):
+        (data / path.name).write_bytes(path.read_bytes())
+        if i % 3 == 0:  # 20 alerts delivered twice more
+            for copy in ("a", "b"):
+                (data / f"{path.stem}-{copy}.avro").write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    res = subprocess.run(
+        [sys.executable, "-m", "msb.cli", "run", "--data", str(data), "--out", str(out), "--quality", "none",
+         "--catalogs", str(catalogs)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "INCOMPLETE" not in res.stdout
+    table = pq.read_table(out / "classified").to_pandas()
+    assert len(set(table["candid"])) == 60
