@@ -1,7 +1,9 @@
 """The ``msb`` command: one entry point, a subcommand per component.
 
 Each component module exposes ``register(subparsers)``; heavy imports (Spark, astropy) happen
-inside the command functions so that ``msb --help`` stays instant.
+inside the command functions so that ``msb --help`` stays instant. A module that fails to import
+(a packaging error, a missing dependency) is never dropped silently: its commands stay listed as
+unavailable, and running one is an error naming the module and the reason.
 """
 
 from __future__ import annotations
@@ -10,18 +12,32 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = (
-    "msb.broker",
-    "msb.replay.cli",
-    "msb.consume",
-    "msb.stream.cli",
-    "msb.crossmatch.cli",
-    "msb.pipeline",
-    "msb.scale",
-)
+# module -> the commands its register() adds (known here so a module that fails still has names)
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "msb.broker": ("broker",),
+    "msb.replay.cli": ("replay",),
+    "msb.consume": ("consume",),
+    "msb.stream.cli": ("stream",),
+    "msb.crossmatch.cli": ("catalog", "xmatch"),
+    "msb.pipeline": ("run",),
+    "msb.scale": ("scale",),
+}
+UNAVAILABLE = 2  # exit code of a command whose module failed to import
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _unavailable(sub: argparse._SubParsersAction, module: str, names: tuple[str, ...], exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    for name in names:
+        p = sub.add_parser(name, help=f"UNAVAILABLE: {module} failed to import ({reason})", add_help=False)
+        p.set_defaults(func=lambda _args, n=name: _fail(n, module, reason), unavailable=True)
+
+
+def _fail(name: str, module: str, reason: str) -> int:
+    print(f"msb {name}: unavailable: module {module} failed to import: {reason}", file=sys.stderr)
+    return UNAVAILABLE
+
+
+def build_parser(commands: dict[str, tuple[str, ...]] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="msb",
         description="msb, the mini Spark broker: replay astronomical alert streams into Kafka, filter them "
@@ -29,19 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'msb COMMAND --help' for the options of one command.",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name, names in (COMMANDS if commands is None else commands).items():
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a component not built yet
-                continue
-            raise
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported, never fatal to other commands
+            _unavailable(sub, name, names, exc)
+            continue
         module.register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, commands: dict[str, tuple[str, ...]] | None = None) -> int:
+    parser = build_parser(commands)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "unavailable", False):  # an unavailable command's options are unknown
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
