@@ -12,7 +12,7 @@ QUALITY ?= fink
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean system-deps catalogs
+.PHONY: install run test bench lint clean system-deps catalogs lab notebooks
 
 # Kubernetes: cluster, deploy, dev (skaffold dev), scale EXECUTORS=N, cluster-delete.
 include k8s/k8s.mk
@@ -42,6 +42,14 @@ bench: install
 
 catalogs: install
 	$(MSB) catalog build-defaults
+
+# The bootcamp (bootcamp/README.md): JupyterLab with a broker and a looping replay; the five notebooks as HTML.
+lab: install
+	@bash bootcamp/lab.sh
+
+notebooks: install
+	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+	  --output-dir $(OUT)/bootcamp bootcamp/0*.ipynb
 
 lint: install
 	$(VENV)/bin/ruff check .
