@@ -277,6 +277,30 @@ class ContainerEncoder:
         return self.header + _write_long(1) + _write_long(len(datum)) + datum + self.sync
 
 
+def with_new_ids(decoder: AlertDecoder, msg: bytes, ids: dict[str, int]) -> bytes:
+    """The same alert with some id fields replaced (``"candid"``, ``"candidate.candid"``...), in the
+    same wire format: a looping replay sends fresh alerts that nothing deduplicates away."""
+    ws, datum = decoder.writer_schema(msg)
+    record = _schemaless(io.BytesIO(datum), ws.parsed)
+    for path, value in ids.items():
+        node = record
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node[part]
+        if leaf in node:
+            node[leaf] = value
+    buf = io.BytesIO()
+    schemaless_writer(buf, ws.parsed, record)
+    body = buf.getvalue()
+    if msg[:4] != MAGIC:  # Confluent wire format: keep the schema id
+        return bytes(msg[:5]) + body
+    _, pos, sync = decoder.container._header(msg)
+    if ws.codec == "deflate":
+        packer = zlib.compressobj(wbits=-15)
+        body = packer.compress(body) + packer.flush()
+    return bytes(msg[:pos]) + _write_long(1) + _write_long(len(body)) + body + sync
+
+
 # ----------------------------------------------------------------------------- schema store
 
 

@@ -1,8 +1,10 @@
 """``msb run``: the whole pipeline on one machine, no cluster.
 
-embedded broker -> catalogs -> replay -> stream (Spark, local) -> crossmatch -> summary. Each stage is the
-same code the Kubernetes deployment runs; here they share one process (Spark in local mode)
-and talk through the embedded Kafka broker exactly as the containers do through Strimzi.
+By default live (msb/live.py): the embedded broker, the replay, the stream and the crossmatch run at
+once, each as its own ``msb <command>`` process, with a dashboard, until every replayed alert is
+classified or cut. ``--sequential`` runs the stages one after another in this process instead
+(replay, then the stream with Trigger.AvailableNow, then the crossmatch): the baseline the live run
+is benchmarked against.
 """
 
 from __future__ import annotations
@@ -21,16 +23,9 @@ from pathlib import Path
 from msb import kafka, paths
 from msb.broker import EmbeddedBroker
 from msb.cliutil import HelpFormatter
+from msb.live import Topics
 
 log = logging.getLogger("msb.run")
-
-
-@dataclass
-class Topics:
-    raw: str = "raw"
-    processed: str = "processed"
-    classified: str = "classified"
-    dead_letters: str = "dead-letters"
 
 
 @dataclass
@@ -47,14 +42,14 @@ class RunResult:
 
 
 @contextlib.contextmanager
-def kafka_for_run(bootstrap: str | None, out: Path) -> Iterator[str]:
-    """The given Kafka, or an embedded tansu broker for the length of the run."""
+def kafka_for_run(bootstrap: str | None, out: Path) -> Iterator[tuple[str, int | None]]:
+    """(bootstrap, broker pid): the given Kafka, or an embedded broker (``msb broker``) for the run."""
     if bootstrap:
-        yield bootstrap
+        yield bootstrap, None
         return
     out.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log=out / "broker.log") as broker:
-        yield broker.bootstrap
+        yield broker.bootstrap, broker.pid
 
 
 def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
@@ -151,7 +146,7 @@ def run_pipeline(args: argparse.Namespace) -> RunResult:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.bootstrap:
         _fresh_outputs(args.out)
-    with kafka_for_run(args.bootstrap, args.out) as bootstrap:
+    with kafka_for_run(args.bootstrap, args.out) as (bootstrap, _pid):
         where = args.bootstrap or f"embedded tansu broker at {bootstrap}"
         print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
         stages = (
@@ -202,7 +197,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")
     p.add_argument("--xmatch-port", type=int, help="serve the crossmatch HTTP API and /metrics here")
     p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
-                   help="keep the metrics endpoints up this long after the run (for a Prometheus scrape)")
+                   help="keep the metrics endpoints up this long after the run (for a Prometheus scrape; "
+                   "--sequential only)")
+    p.add_argument("--sequential", action="store_true",
+                   help="run the stages one after another in this process (the baseline), not live")
+    p.add_argument("--forever", action="store_true",
+                   help="keep the replay looping with fresh candids until Ctrl-C (live only)")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                   help="give up after this long, saying which stage holds what (0: never)")
+    p.add_argument("--trigger-seconds", type=float, default=1.0, help="the stream's micro-batch interval")
+    p.add_argument("--plain", action="store_true", help="plain dashboard lines even on a terminal")
+    p.add_argument("--dashboard-every", type=float, default=5.0, metavar="SECONDS",
+                   help="interval of the plain dashboard lines")
     p.set_defaults(func=_run)
 
 
@@ -210,14 +216,36 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are per-call chatter
     try:
-        result = run_pipeline(args)
+        return _run_sequential(args) if args.sequential else _run_live(args)
     except kafka.KafkaUnreachable as exc:
         print(f"msb run: {exc}", file=sys.stderr)
         return 3
-    print("\nmsb run summary")
+
+
+def _run_sequential(args: argparse.Namespace) -> int:
+    result = run_pipeline(args)
+    print("\nmsb run summary (sequential: one stage after another)")
     for line in result.lines:
         print(line)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.stages.items())
     print(f"stages: {timing}")
     print("OK" if result.ok else "FAILED: see above")
     return 0 if result.ok else 1
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from msb.live import run_live
+    from msb.runsummary import print_summary
+
+    args.out = args.out.resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.bootstrap:
+        _fresh_outputs(args.out)
+    result = RunResult()
+    t0 = time.monotonic()
+    with kafka_for_run(args.bootstrap, args.out) as (bootstrap, broker_pid):
+        where = args.bootstrap or f"embedded broker (msb broker, pid {broker_pid}) at {bootstrap}"
+        print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
+        _catalogs(args, result)
+        run, outcome = run_live(args, bootstrap, broker_pid)
+        return print_summary(run, outcome, result.lines, time.monotonic() - t0)

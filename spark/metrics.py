@@ -40,6 +40,7 @@ class StreamMetrics:
                                  "replay send time (msb_sent_ns header) to output written",
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.executors = Gauge("msb_stream_executors", "Spark executors alive (1 in local mode)", registry=r)
+        self.active = Gauge("msb_stream_query_active", "1 while the streaming query runs (readiness)", registry=r)
 
 
 def partition_lag(end_offset: str | None, latest_offset: str | None) -> dict[tuple[str, str], int]:
@@ -60,7 +61,8 @@ class MetricsListener(StreamingQueryListener):
         self.last_batch = -1
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's names
-        pass
+        if event.name == self.query_name:
+            self.metrics.active.set(1)
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         p = event.progress
@@ -80,4 +82,4 @@ class MetricsListener(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
-        pass
+        self.metrics.active.set(0)

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     loops.add_argument("--loop", type=int, default=1, metavar="N", help="replay the data N times")
     loops.add_argument("--forever", action="store_true", help="replay the data until interrupted")
     p.add_argument("--limit", type=int, metavar="N", help="stop after N alerts")
+    p.add_argument("--fresh-candids", action="store_true",
+                   help="loops after the first send new alert ids (candid + loop * 10^16), so nothing "
+                   "downstream deduplicates them")
+    p.add_argument("--resume", action="store_true",
+                   help="after a crash: skip the alerts this replay already delivered to the topic "
+                   "(recognised by their msb_replay_id header)")
     p.add_argument("--format", dest="wire_format", choices=["container", "confluent"], default="container",
                    help="container: each packet as its .avro file (ZTF); "
                    "confluent: magic byte + schema id + datum (Rubin)")
@@ -73,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         schema_id=args.schema_id, schemas=schemas, strict=args.strict,
         metrics_port=None if args.metrics_port < 0 else args.metrics_port,
         delivery_timeout_s=args.delivery_timeout, progress=not args.no_progress,
+        fresh_ids=args.fresh_candids, resume=args.resume,
     )
     try:
         summary = run_replay(cfg)

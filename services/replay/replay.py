@@ -20,13 +20,45 @@ from msb.replay.pacing import Pace, sleep_until
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from msb import kafka
-from msb.alert import PacketInfo, packet_info
-from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for
+from msb.alert import PacketInfo, Survey, packet_info
+from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for, with_new_ids
 from msb.metrics import LATENCY_BUCKETS, serve
 from msb.progress import Reporter
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
 
 log = logging.getLogger("msb.replay")
+
+REPLAY_ID_HEADER = "msb_replay_id"  # "<loop>:<alert id>", what --resume recognises as already delivered
+FRESH_ID_STEP = 10**16  # ZTF candids and Rubin diaSourceIds stay far below 2**63 for hundreds of loops
+ID_FIELDS = {Survey.ZTF: ("candid", "candidate.candid"), Survey.RUBIN: ("diaSourceId", "diaSource.diaSourceId")}
+
+
+def delivered_ids(bootstrap: str, topic: str) -> set[str]:
+    """The replay ids already in ``topic`` (every partition read up to its end offset)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(kafka.consumer_config(bootstrap, "msb-replay-resume", **{"enable.partition.eof": True}))
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return set()
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+                for p in meta.partitions}
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, 0) for p in todo])
+        seen: set[str] = set()
+        deadline = time.monotonic() + 120
+        while todo and time.monotonic() < deadline:
+            for m in consumer.consume(1000, timeout=1.0):
+                if m.error() is None:
+                    value = dict(m.headers() or []).get(REPLAY_ID_HEADER)
+                    if value:
+                        seen.add(value.decode())
+                    if m.offset() + 1 >= ends[m.partition()]:
+                        todo.discard(m.partition())
+        return seen
+    finally:
+        consumer.close()
 
 
 class BadPacket(Exception):
@@ -49,6 +81,8 @@ class ReplayConfig:
     metrics_port: int | None = None
     delivery_timeout_s: float = 60.0
     progress: bool = True
+    fresh_ids: bool = False  # loops after the first send new alert ids (candid + loop * FRESH_ID_STEP)
+    resume: bool = False  # skip alerts a previous run of the same replay already delivered to the topic
 
 
 @dataclass
@@ -107,6 +141,7 @@ class Replayer:
             counter.labels(cfg.topic)  # exported as 0 from the start: a healthy replay shows no failures
         self._producer: Producer | None = None
         self._confluent_ids: dict[str, int] = {}
+        self._done: set[str] = set()  # replay ids delivered by an earlier run (--resume)
 
     # ------------------------------------------------------------------ packets
 
@@ -132,7 +167,11 @@ class Replayer:
         self.metrics.skipped.inc()
         report.log(message)
 
-    def _payload(self, packet: Packet, info: PacketInfo) -> bytes:
+    def _payload(self, packet: Packet, info: PacketInfo, loop: int) -> bytes:
+        if self.cfg.fresh_ids and loop:
+            fresh = info.alert_id + loop * FRESH_ID_STEP
+            data = with_new_ids(self.decoder, packet.data, dict.fromkeys(ID_FIELDS[info.survey], fresh))
+            packet = Packet(packet.source, data)
         if self.cfg.wire_format == "container":
             return packet.data  # byte-identical to the file
         _, datum = self.decoder.writer_schema(packet.data)
@@ -167,12 +206,12 @@ class Replayer:
         self.metrics.bytes.labels(topic).inc(size)
         self.metrics.latency.labels(topic).observe(time.monotonic() - sent)
 
-    def _produce(self, value: bytes, key: bytes) -> None:
+    def _produce(self, value: bytes, key: bytes, replay_id: str) -> None:
         producer = self._producer
         assert producer is not None
         sent = time.monotonic()
         size = len(value)
-        headers = [(kafka.SEND_TIME_HEADER, str(time.time_ns()).encode())]
+        headers = [(kafka.SEND_TIME_HEADER, str(time.time_ns()).encode()), (REPLAY_ID_HEADER, replay_id.encode())]
 
         def report(err: KafkaError | None, msg: Message) -> None:
             self._on_delivery(err, msg, sent, size)
@@ -197,6 +236,9 @@ class Replayer:
         self._producer = Producer(
             kafka.producer_config(cfg.bootstrap, **{"message.timeout.ms": int(cfg.delivery_timeout_s * 1000)})
         )
+        if cfg.resume:
+            self._done = delivered_ids(cfg.bootstrap, cfg.topic)
+            log.info("resuming: %d alerts already in %s are not sent again", len(self._done), cfg.topic)
         report = Reporter("replay", total=self._expected_total(), enabled=cfg.progress)
         sources = ", ".join(map(str, cfg.data))
         report.log(f"replaying {sources} into {cfg.topic} at {cfg.bootstrap}: {cfg.pace.describe()}")
@@ -224,24 +266,28 @@ class Replayer:
     def _loops(self, report: Reporter) -> None:
         cfg = self.cfg
         loop_iter = itertools.count() if cfg.loops is None else range(cfg.loops)
-        for _ in loop_iter:
+        for loop in loop_iter:
             sent_before = self.summary.queued
-            last_jd = self._one_pass(report)
+            last_jd = self._one_pass(report, loop)
             self.summary.loops += 1
-            if self._limit_reached() or self.summary.queued == sent_before:
+            if self._limit_reached() or (self.summary.queued == sent_before and not self._done):
                 break  # limit hit, or nothing sendable: looping again would spin
             cfg.pace.next_loop(last_jd)
 
     def _limit_reached(self) -> bool:
         return self.cfg.limit is not None and self.summary.queued >= self.cfg.limit
 
-    def _one_pass(self, report: Reporter) -> float | None:
+    def _one_pass(self, report: Reporter, loop: int) -> float | None:
         pace = self.cfg.pace
         visit: str | None = None
         jd: float | None = None
         for packet, info in self._alerts(report):
             if self._limit_reached():
                 break
+            replay_id = f"{loop}:{info.alert_id}"
+            if replay_id in self._done:  # delivered before a restart; its visit is not paced again
+                self._done.discard(replay_id)
+                continue
             if info.visit != visit:
                 visit, jd = info.visit, info.jd
                 sleep_until(pace.visit_due(info.jd))
@@ -249,11 +295,11 @@ class Replayer:
                 self.metrics.visits.labels(self.cfg.topic).inc()
             sleep_until(pace.alert_due())
             try:
-                payload = self._payload(packet, info)
+                payload = self._payload(packet, info, loop)
             except (BadPacket, AlertDecodeError) as exc:
                 self._bad(packet.source, str(exc), report)
                 continue
-            self._produce(payload, info.key)
+            self._produce(payload, info.key, replay_id)
             report.advance(1, note=f"visit {self.summary.visits}  {self.summary.bytes / 1e6:.0f} MB")
         return jd
 

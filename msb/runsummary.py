@@ -1,0 +1,181 @@
+"""The end-of-run summary of ``msb run``, from what the stages left behind (Kafka and Parquet), so
+it holds whatever process restarted on the way.
+
+End-to-end latency is per visit: from each alert's ``msb_sent_ns`` (set by the replay) to its
+``classified_ns`` (set by the crossmatch when it produced the classified record). A visit is a run
+of consecutively sent alerts with the same exposure time (jd), so a looping replay's repeats count
+as new visits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class VisitLatency:
+    jd: float
+    alerts: int
+    p50: float
+    p99: float
+    max: float
+
+
+@dataclass
+class Outcome:
+    archive_rows: int = 0
+    passed: set[int] = field(default_factory=set)  # distinct candids that passed the quality cut
+    classified: set[int] = field(default_factory=set)
+    mix: Counter[str] = field(default_factory=Counter)
+    visits: list[VisitLatency] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def missing(self) -> set[int]:
+        return self.passed - self.classified
+
+
+def _table(folder: Path, columns: list[str]) -> Any:
+    import pyarrow.parquet as pq
+
+    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        return None
+    return pq.read_table(folder, columns=columns).to_pandas()
+
+
+def _q(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def visit_latencies(frame: Any) -> list[VisitLatency]:
+    """Per visit latency from classified rows (candid, jd, msb_sent_ns, classified_ns), first copy of each."""
+    rows = frame.dropna(subset=["msb_sent_ns", "classified_ns"]).sort_values("classified_ns")
+    rows = rows.drop_duplicates("candid").sort_values("msb_sent_ns")
+    visits: list[VisitLatency] = []
+    current: list[float] = []
+    jd: float | None = None
+    for row_jd, sent, done in zip(rows["jd"], rows["msb_sent_ns"], rows["classified_ns"], strict=True):
+        if jd is not None and row_jd != jd:
+            visits.append(VisitLatency(jd, len(current), _q(current, 0.5), _q(current, 0.99), max(current)))
+            current = []
+        jd = row_jd
+        current.append((done - sent) / 1e9)
+    if current and jd is not None:
+        visits.append(VisitLatency(jd, len(current), _q(current, 0.5), _q(current, 0.99), max(current)))
+    return visits
+
+
+def collect(out: Path) -> Outcome:
+    o = Outcome()
+    archive = _table(out / "archive", ["candid"])
+    if archive is not None:
+        o.archive_rows = len(archive)
+        o.passed = set(archive["candid"].tolist())
+    classified = _table(out / "classified", ["candid", "jd", "classification", "msb_sent_ns", "classified_ns"])
+    if classified is not None:
+        first = classified.sort_values("classified_ns").drop_duplicates("candid")
+        o.classified = set(first["candid"].tolist())
+        o.mix = Counter(first["classification"].tolist())
+        o.visits = visit_latencies(classified)
+        lat = first.dropna(subset=["msb_sent_ns"])
+        o.latencies = ((lat["classified_ns"] - lat["msb_sent_ns"]) / 1e9).tolist()
+    return o
+
+
+def latency_lines(o: Outcome, show: int = 12) -> list[str]:
+    if not o.visits:
+        return ["  no classified alert carries a send time"]
+    lines = [f"  {'visit':>5} {'jd':>16} {'alerts':>7} {'p50 s':>7} {'p99 s':>7} {'max s':>7}"]
+    shown = o.visits if len(o.visits) <= show else o.visits[: show // 2] + o.visits[-show // 2:]
+    for i, v in enumerate(shown):
+        if len(o.visits) > show and i == show // 2:
+            lines.append(f"  {'...':>5} ({len(o.visits) - show} more visits)")
+        n = o.visits.index(v) + 1
+        lines.append(f"  {n:>5} {v.jd:>16.5f} {v.alerts:>7} {v.p50:>7.2f} {v.p99:>7.2f} {v.max:>7.2f}")
+    p50, p99 = _q(o.latencies, 0.5), _q(o.latencies, 0.99)
+    lines.append(f"  all {len(o.latencies)} alerts: p50 {p50:.2f} s, p99 {p99:.2f} s;"
+                 f" worst visit p99 {max(v.p99 for v in o.visits):.2f} s")
+    return lines
+
+
+def mix_lines(o: Outcome) -> list[str]:
+    lines = [f"  {'classification':<24} {'alerts':>8}"]
+    lines += [f"  {cls:<24} {n:>8}" for cls, n in o.mix.most_common()]
+    lines.append(f"  {'total (distinct)':<24} {len(o.classified):>8}")
+    return lines
+
+
+def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
+    """Messages in each topic (sum of end offsets), None where Kafka does not answer."""
+    from msb.live import KafkaWatch
+
+    try:
+        watch = KafkaWatch(bootstrap)
+    except Exception:  # noqa: BLE001 - the summary prints what it can
+        return dict.fromkeys(topics)
+    try:
+        out: dict[str, int | None] = {}
+        for t in topics:
+            try:
+                out[t] = watch.end(t)
+            except Exception:  # noqa: BLE001
+                out[t] = None
+        return out
+    finally:
+        watch.close()
+
+
+def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float) -> int:
+    """Prints what the live run did; returns the exit code."""
+    from msb.livestats import total
+
+    t = run.topics
+    broker_ok = not outcome.startswith("broker lost")
+    counts = _kafka_counts(run.bootstrap, [t.raw, t.dead_letters]) if broker_ok else {}
+    o = collect(run.args.out)
+    replay = run.scraper.seen.get("replay") if run.scraper else None
+    raw, dead = counts.get(t.raw), counts.get(t.dead_letters)
+    print("\nmsb run summary (live: every stage at once)")
+    for line in setup_lines:
+        print(line)
+    print("replay")
+    print(f"  alerts delivered   {'?' if raw is None else raw} (topic {t.raw!r}), "
+          f"visits {total(replay, 'msb_replay_visits_sent_total'):.0f}, "
+          f"{total(replay, 'msb_replay_bytes_sent_total') / 1e6:.1f} MB")
+    if run.replay_seconds and raw:
+        print(f"  rate               {raw / run.replay_seconds:.0f} alerts/s over {run.replay_seconds:.1f} s")
+    print("stream")
+    print(f"  quality passed {len(o.passed)} distinct alerts ({o.archive_rows} archive rows in "
+          f"{run.args.out / 'archive'})")
+    cut = None if raw is None or dead is None else raw - dead - o.archive_rows
+    print(f"  cut                {'?' if cut is None else cut}, dead letters {'?' if dead is None else dead}")
+    print("crossmatch")
+    for line in mix_lines(o):
+        print(line)
+    print(f"  written to {run.args.out / 'classified'} (Parquet) and topic {t.classified!r}")
+    print("end-to-end latency per visit (replay send -> classified record)")
+    for line in latency_lines(o):
+        print(line)
+    for event in run.events:
+        print(f"event: {event}")
+    print(f"elapsed {elapsed:.1f} s; logs in {run.args.out / 'logs'}")
+    missing = o.missing
+    complete = not missing and (raw is None or dead is None or o.archive_rows + dead <= raw)
+    if outcome == "done" and complete and not dead:
+        print("OK")
+        return 0
+    if outcome == "interrupted" and run.args.forever and complete:
+        print("OK (stopped by Ctrl-C)")
+        return 0
+    reasons = [] if outcome == "done" else [outcome]
+    if missing:
+        reasons.append(f"INCOMPLETE: {len(missing)} of {len(o.passed)} distinct alerts that passed the quality cut "
+                       "were not classified")
+    if dead:
+        reasons.append(f"{dead} replayed messages could not be decoded (see {t.dead_letters!r})")
+    print("FAILED: " + "; ".join(reasons or ["see above"]))
+    return 130 if outcome == "interrupted" else (4 if not broker_ok else 1)
