@@ -43,12 +43,12 @@ topic = lab.fresh_topic("ztf")
 replay = lab.replay(bootstrap, lab.ztf_data(), topic, visit_interval=1.0, partitions=2)
 
 consumer = Consumer(kafka.consumer_config(bootstrap, group="bootcamp-peek"))
-for _ in range(8):  # watch the topic grow, burst by burst
+for tick in range(1, 9):  # watch the topic grow, burst by burst
     time.sleep(0.5)
     meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
     parts = sorted(meta.partitions) if meta and meta.partitions else []
     ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in parts]
-    print(f"t={_ * 0.5 + 0.5:3.1f} s  messages per partition: {ends}  total {sum(ends)}")
+    print(f"t={tick * 0.5:3.1f} s  messages per partition: {ends}  total {sum(ends)}")
 summary = replay.wait()
 print(f"replay done: {summary.alerts} alerts in {summary.visits} visits, {summary.bytes / 1e6:.1f} MB")
 assert summary.alerts == 498 and summary.visits == 3

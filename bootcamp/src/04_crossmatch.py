@@ -120,14 +120,17 @@ plt.show()
 # %% [markdown]
 # ## 4. One alert, explained
 #
-# Take an alert that a catalog decided (not an asteroid, not `Unknown`). `Crossmatcher` is the
-# library the service runs; called on one position it returns *every* match within each catalog's
-# radius, not just the nearest, and the rules say why the class was chosen.
+# Take the alert that a catalog decided (not an asteroid, not `Unknown`) with matches in the most
+# catalogs. `Crossmatcher` is the library the service runs; called on one position it returns
+# *every* match within each catalog's radius, not just the nearest, and the rules say why the
+# class was chosen.
 
 # %%
 decided = classified[~classified.classification.isin(["Unknown", "Solar System MPC"])]
 assert len(decided) > 0
-alert = decided.sort_values("candid").iloc[0]
+xm_columns = [c for c in classified.columns if c.startswith("xm_") and not c.endswith("_sep")]
+n_catalogs = decided[xm_columns].notna().sum(axis=1)
+alert = decided.assign(n_catalogs=n_catalogs).sort_values(["n_catalogs", "candid"], ascending=[False, True]).iloc[0]
 print(f"{alert.objectId} (candid {alert.candid}) at RA {alert.ra:.5f}, Dec {alert.dec:.5f}: "
       f"{alert.classification!r} because of rule(s) {alert.classification_reason!r}")
 
@@ -174,16 +177,18 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# 1. How many alerts have a Gaia DR3 star within 1"? What is their median separation?
+# 1. How many alerts have an AAVSO VSX variable star within its 1.5" radius? What is their median
+#    separation, and their most common VSX types?
 # 2. Classify a position of your choice with `xm.run`: for example the centre of the Andromeda galaxy
 #    (RA 10.6847°, Dec +41.2690°). Which catalogs match?
 # 3. The rules live in `services/crossmatch/rules.yaml`. List them by rank with `Classifier().rules`.
 #    Which rank wins when a VSX variable is also a Gaia star?
 
 # %% solution
-# 1. Gaia matches
-gaia = classified[classified.xm_gaia.notna()]
-print(f"{len(gaia)} alerts with a Gaia star within 1\"; median separation {gaia.xm_gaia_sep.median():.2f}\"")
+# 1. VSX matches
+vsx = classified[classified.xm_vsx.notna()]
+print(f"{len(vsx)} alerts with a VSX star within 1.5\"; median separation {vsx.xm_vsx_sep.median():.2f}\"")
+print(vsx.xm_vsx.value_counts().head(5).to_string())
 
 # %% solution
 # 2. the Andromeda galaxy
