@@ -141,7 +141,8 @@ class LiveRun:
                        "--trigger-seconds", str(a.trigger_seconds), *schemas],
             logs / "stream.log", f"http://127.0.0.1:{ports['stream']}/metrics")
         pace = ["--visit-interval", str(a.visit_interval)] if a.visit_interval else ["--max"]
-        loops = ["--forever", "--fresh-candids"] if a.forever else []
+        loops = ["--forever"] if a.forever else ["--loop", str(a.loop)]
+        loops.append("--fresh-candids")  # a looped night's alerts are new alerts, not duplicates
         self.stages["replay"] = Stage(
             "replay", ["replay", "--data", *map(str, a.data), "--bootstrap", self.bootstrap, "--topic", t.raw,
                        "--partitions", str(a.partitions), "--metrics-port", str(ports["replay"]), "--no-progress",
@@ -222,6 +223,7 @@ class LiveRun:
             if name == "replay" and "--resume" not in stage.args:
                 stage.args.append("--resume")  # what was already delivered is not sent again
             stage.start({"MSB_SPARK_LOG_LEVEL": "ERROR"} if name == "stream" else None)
+            say(f"msb run: {name} restarted as pid {stage.pid}")
 
     def start_replay(self) -> None:
         self._replay_started = time.monotonic()

@@ -61,7 +61,7 @@ def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
     schemas = SchemaStore(args.schemas) if args.schemas and args.schemas.is_dir() else None
     summary = run_replay(ReplayConfig(
         data=args.data, bootstrap=bootstrap, topic=topics.raw, partitions=args.partitions, pace=pace,
-        schemas=schemas, metrics_port=args.replay_metrics_port, progress=True,
+        schemas=schemas, metrics_port=args.replay_metrics_port, progress=True, loops=args.loop, fresh_ids=True,
     ))
     result.replayed, result.skipped, result.failed = summary.alerts, summary.skipped, summary.failed
     result.lines += ["replay"] + [f"  {line}" for line in summary.lines()]
@@ -201,8 +201,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--sequential only)")
     p.add_argument("--sequential", action="store_true",
                    help="run the stages one after another in this process (the baseline), not live")
-    p.add_argument("--forever", action="store_true",
-                   help="keep the replay looping with fresh candids until Ctrl-C (live only)")
+    loops = p.add_mutually_exclusive_group()
+    loops.add_argument("--loop", type=int, default=1, metavar="N",
+                       help="replay the data N times, with fresh candids after the first")
+    loops.add_argument("--forever", action="store_true",
+                       help="keep the replay looping with fresh candids until Ctrl-C (live only)")
     p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
                    help="give up after this long, saying which stage holds what (0: never)")
     p.add_argument("--trigger-seconds", type=float, default=1.0, help="the stream's micro-batch interval")

@@ -168,8 +168,8 @@ def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float
     if outcome == "done" and complete and not dead:
         print("OK")
         return 0
-    if outcome == "interrupted" and run.args.forever and complete:
-        print("OK (stopped by Ctrl-C)")
+    if outcome == "interrupted" and run.args.forever:  # the normal end of --forever: in-flight alerts are fine
+        print("OK: stopped by Ctrl-C" + (f" ({len(missing)} alerts were still in flight)" if missing else ""))
         return 0
     reasons = [] if outcome == "done" else [outcome]
     if missing:

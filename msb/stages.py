@@ -35,6 +35,7 @@ class Stage:
         return [sys.executable, "-m", "msb.cli", *self.args]
 
     def start(self, env: dict[str, str] | None = None) -> None:
+        self._signal(signal.SIGKILL)  # a restart: what is left of the previous run's group (e.g. its JVM)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             out.write(f"\n--- msb {' '.join(self.args)}\n".encode())
