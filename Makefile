@@ -12,7 +12,7 @@ QUALITY ?= fink
 OUT ?= out
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean system-deps catalogs lab notebooks
+.PHONY: install run test bench lint clean system-deps catalogs lab notebooks images
 
 # Kubernetes: cluster, deploy, dev (skaffold dev), scale EXECUTORS=N, cluster-delete.
 include k8s/k8s.mk
@@ -39,6 +39,11 @@ test: install
 
 bench: install
 	$(PY) -m benchmarks $(BENCH)
+
+# The three container images (msb-replay, msb-stream, msb-crossmatch :dev) with docker, or podman
+# here (CONTAINER_ENGINE, BASE_IMAGE overridable; see images/README.md).
+images:
+	@bash images/build.sh
 
 catalogs: install
 	$(MSB) catalog build-defaults

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages msb needs, only where they are missing (root or sudo: apt-get).
 set -euo pipefail
+# podman, runc, catatonit, mmdebstrap: `make images` and the chart's pods run for real in the tests.
+bash "$(dirname "$0")/../images/podman-deps.sh"
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)

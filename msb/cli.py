@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.scale": ("scale",),
 }
 UNAVAILABLE = 2  # exit code of a command whose module failed to import
+# command -> the pyproject extra with its dependencies (each container image installs only its own)
+EXTRAS = {"broker": "broker", "stream": "stream", "catalog": "crossmatch", "xmatch": "crossmatch",
+          "consume": "cutouts", "scale": "k8s", "run": "all"}
 
 
 def _unavailable(sub: argparse._SubParsersAction, module: str, names: tuple[str, ...], exc: BaseException) -> None:
@@ -44,7 +47,7 @@ def build_parser(commands: dict[str, tuple[str, ...]] | None = None) -> argparse
         "with Spark, crossmatch them with catalogs and classify them early.",
         epilog="Run 'msb COMMAND --help' for the options of one command.",
     )
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
     for name, names in (COMMANDS if commands is None else commands).items():
         try:
             module = importlib.import_module(name)
@@ -65,6 +68,14 @@ def main(argv: list[str] | None = None, commands: dict[str, tuple[str, ...]] | N
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] == "msb":
+            raise
+        extra = EXTRAS.get(args.command, "all")
+        print(f"msb {args.command}: needs the Python package {exc.name!r}, which is not installed here: "
+              f"pip install 'msb[{extra}]' (each msb image carries only its own component's packages)",
+              file=sys.stderr)
+        return UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -72,6 +72,39 @@ def client_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+# SASL mechanism -> the Java client's JAAS login module.
+_JAAS_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def java_client_config(conf: dict[str, Any]) -> dict[str, str]:
+    """librdkafka settings (what :func:`client_config` returns) as the Java Kafka client's.
+
+    Spark's native ``kafka`` source and sink use the Java client, which has no ``sasl.username`` /
+    ``sasl.password`` / ``ssl.ca.location``: credentials go in ``sasl.jaas.config`` and the CA
+    in a PEM truststore. Other keys pass through (both clients share most names).
+    """
+    out = {k: str(v) for k, v in conf.items()
+           if k not in ("sasl.username", "sasl.password", "ssl.ca.location")}
+    if "sasl.username" in conf:
+        mechanism = str(conf.get("sasl.mechanism", "SCRAM-SHA-512")).upper()
+        if mechanism not in _JAAS_MODULES:
+            raise ValueError(f"SASL mechanism {mechanism!r}: the Java client needs one of {', '.join(_JAAS_MODULES)}")
+
+        def quoted(v: Any) -> str:
+            return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        out["sasl.jaas.config"] = (f"{_JAAS_MODULES[mechanism]} required username={quoted(conf['sasl.username'])} "
+                                   f"password={quoted(conf.get('sasl.password', ''))};")
+    if "ssl.ca.location" in conf:
+        out["ssl.truststore.type"] = "PEM"
+        out["ssl.truststore.location"] = str(conf["ssl.ca.location"])
+    return out
+
+
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """A producer tuned for 60-180 KB alert packets sent in bursts."""
     conf = client_config(

@@ -1,17 +1,17 @@
 """`msb scale --executors N`: set the Spark executor count of the stream on Kubernetes.
 
-`msb stream --master k8s://` takes its Spark sizing from MSB_SPARK_* variables, which the chart
-keeps in the ConfigMap <name>-env (values `stream.*`). The chart runs the stream one of two ways
-(`stream.mode`):
-  submit            a driver Deployment: we set MSB_SPARK_EXECUTORS in <name>-env and restart the
-                    driver (a pod-template annotation); it resumes from its checkpoint.
-  sparkApplication  a Spark operator SparkApplication: the same ConfigMap change, plus
-                    spec.executor.instances, on which the operator resubmits the application,
-                    again from the checkpoint.
+The chart runs the stream one of two ways (`stream.mode`), found here by the release's labels
+(app.kubernetes.io/instance=<release>, component=stream), not by re-deriving the chart's names:
+  submit            a driver Deployment whose Spark settings live in one file, spark-defaults.conf
+                    (its <name>-conf ConfigMap, SPARK_CONF_DIR): we set spark.executor.instances
+                    there and restart the driver (a pod-template annotation); it resumes from its
+                    checkpoint.
+  sparkApplication  a Spark operator SparkApplication: spec.executor.instances, on which the operator
+                    resubmits the application, again from the checkpoint.
 
-The patches are computed by pure functions (tested offline); `--dry-run` prints them.
-A later `helm upgrade` applies the chart's `stream.executors` again: keep the two in step
-(`helm upgrade --reuse-values --set stream.executors=N`).
+The patches are computed by pure functions (tested against the chart's own rendering); `--dry-run`
+prints them instead of applying them. A later `helm upgrade` applies the chart's `stream.executors`
+again: keep the two in step (`helm upgrade --reuse-values --set stream.executors=N`).
 """
 
 from __future__ import annotations
@@ -41,43 +41,61 @@ class Patch:
         return {"kind": self.kind, "name": self.name, "patch": self.body}
 
 
-def stream_name(release: str, chart: str = "msb") -> str:
-    """The chart's `<fullname>-stream` (fullname: the release if it contains the chart name)."""
-    fullname = (release if chart in release else f"{release}-{chart}")[:63].rstrip("-")
-    return f"{fullname}-stream"[:63].rstrip("-")
+SPARK_DEFAULTS = "spark-defaults.conf"
 
 
-def env_patch(name: str, executors: int, env: dict[str, str] | None = None) -> Patch:
-    """MSB_SPARK_EXECUTORS in <name>-env; with dynamic allocation on, the count is the starting
-    point, and the upper bound is raised to it if lower."""
-    data = {"MSB_SPARK_EXECUTORS": str(executors)}
-    env = env or {}
-    if env.get("MSB_SPARK_DYNAMIC_ALLOCATION", "false").lower() in ("1", "true", "yes"):
-        if int(env.get("MSB_SPARK_MAX_EXECUTORS", executors)) < executors:
-            data["MSB_SPARK_MAX_EXECUTORS"] = str(executors)
-    return Patch("ConfigMap", f"{name}-env", {"data": data})
+def stream_selector(release: str) -> str:
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=stream"
 
 
-def plan_submit(name: str, executors: int, now: str, env: dict[str, str] | None = None) -> list[Patch]:
-    """Submit mode: the executor count, then a pod-template annotation that restarts the driver."""
+def parse_conf(text: str) -> dict[str, str]:
+    """spark-defaults.conf lines `key value` (or `key=value`) as a dict; comments skipped."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.replace("=", " ", 1).partition(" ")
+            out[key] = value.strip()
+    return out
+
+
+def with_executors(text: str, executors: int) -> str:
+    """The conf file with the new executor count; with dynamic allocation on, the count is the
+    starting point and the upper bound is raised to it if lower. Other lines stay as they are."""
+    conf = parse_conf(text)
+    changes = {"spark.executor.instances": str(executors)}
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        changes["spark.dynamicAllocation.initialExecutors"] = str(executors)
+        if int(conf.get("spark.dynamicAllocation.maxExecutors", executors)) < executors:
+            changes["spark.dynamicAllocation.maxExecutors"] = str(executors)
+    lines = []
+    for line in text.splitlines():
+        key = line.strip().replace("=", " ", 1).split(" ", 1)[0]
+        lines.append(f"{key} {changes.pop(key)}" if key in changes else line)
+    lines += [f"{k} {v}" for k, v in changes.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plan_submit(deployment: str, configmap: str, conf_text: str, executors: int, now: str) -> list[Patch]:
+    """Submit mode: the executor count in spark-defaults.conf, then a pod-template annotation that
+    restarts the driver."""
     annotations = {RESTART_ANNOTATION: now, EXECUTORS_ANNOTATION: str(executors)}
     return [
-        env_patch(name, executors, env),
-        Patch("Deployment", name, {"spec": {"template": {"metadata": {"annotations": annotations}}}}),
+        Patch("ConfigMap", configmap, {"data": {SPARK_DEFAULTS: with_executors(conf_text, executors)}}),
+        Patch("Deployment", deployment, {"spec": {"template": {"metadata": {"annotations": annotations}}}}),
     ]
 
 
-def plan_spark_application(name: str, executors: int, app: dict[str, Any] | None = None,
-                           env: dict[str, str] | None = None) -> list[Patch]:
-    """SparkApplication mode: the executor count, then spec.executor.instances (and the dynamic
-    allocation's starting point and upper bound when it is on), which makes the operator resubmit."""
+def plan_spark_application(name: str, executors: int, app: dict[str, Any] | None = None) -> list[Patch]:
+    """SparkApplication mode: spec.executor.instances (and the dynamic allocation's starting point and
+    upper bound when it is on), which makes the operator resubmit."""
     spec: dict[str, Any] = {"executor": {"instances": executors}}
     dynamic = ((app or {}).get("spec") or {}).get("dynamicAllocation") or {}
     if dynamic.get("enabled"):
         spec["dynamicAllocation"] = {"initialExecutors": executors}
         if int(dynamic.get("maxExecutors", executors)) < executors:
             spec["dynamicAllocation"]["maxExecutors"] = executors
-    return [env_patch(name, executors, env), Patch("SparkApplication", name, {"spec": spec})]
+    return [Patch("SparkApplication", name, {"spec": spec})]
 
 
 # ---------------------------------------------------------------------------------- cluster
@@ -105,26 +123,39 @@ def _spark_application(custom: Any, namespace: str, name: str) -> dict[str, Any]
         raise
 
 
-def plan_from_cluster(namespace: str, name: str, executors: int, mode: str, context: str | None,
-                      now: str) -> tuple[list[Patch], tuple[Any, Any, Any]]:
+def _spark_applications(custom: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
     from kubernetes.client.exceptions import ApiException
 
-    clients = _clients(context)
-    core, _, custom = clients
     try:
-        env = dict(core.read_namespaced_config_map(f"{name}-env", namespace).data or {})
+        found = custom.list_namespaced_custom_object(SPARK_GROUP, SPARK_VERSION, namespace, SPARK_PLURAL,
+                                                     label_selector=selector)
     except ApiException as exc:
-        if exc.status == 404:
-            raise SystemExit(f"error: no ConfigMap {namespace}/{name}-env: is the msb chart installed there "
-                             f"(--namespace, --release)?") from exc
+        if exc.status == 404:  # the Spark operator's CRD is not installed
+            return []
         raise
+    return list(found.get("items", []))
+
+
+def plan_from_cluster(namespace: str, release: str, executors: int, mode: str, context: str | None,
+                      now: str) -> tuple[list[Patch], tuple[Any, Any, Any]]:
+    clients = _clients(context)
+    core, apps, custom = clients
+    selector = stream_selector(release)
     if mode in ("auto", "sparkApplication"):
-        app = _spark_application(custom, namespace, name)
-        if app is not None:
-            return plan_spark_application(name, executors, app, env), clients
+        found = _spark_applications(custom, namespace, selector)
+        if found:
+            return plan_spark_application(found[0]["metadata"]["name"], executors, found[0]), clients
         if mode == "sparkApplication":
-            raise SystemExit(f"error: no SparkApplication {namespace}/{name}")
-    return plan_submit(name, executors, now, env), clients
+            raise SystemExit(f"error: no SparkApplication of release {release} in {namespace}")
+    deployments = apps.list_namespaced_deployment(namespace, label_selector=selector).items
+    configmaps = [c for c in core.list_namespaced_config_map(namespace, label_selector=selector).items
+                  if SPARK_DEFAULTS in (c.data or {})]
+    if not deployments or not configmaps:
+        raise SystemExit(f"error: no stream driver of release {release} in {namespace} (labels {selector}): "
+                         "is the msb chart installed there (--namespace, --release)?")
+    cm = configmaps[0]
+    return plan_submit(deployments[0].metadata.name, cm.metadata.name, cm.data[SPARK_DEFAULTS], executors,
+                       now), clients
 
 
 def apply(patches: list[Patch], namespace: str, clients: tuple[Any, Any, Any]) -> None:
@@ -148,24 +179,15 @@ def run(args: argparse.Namespace) -> int:
     if args.executors < 1:
         print("error: --executors must be at least 1", file=sys.stderr)
         return 2
-    name = args.name or stream_name(args.release)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    clients = None
-    if args.dry_run and args.mode != "auto":  # offline: nothing to read from a cluster
-        if args.mode == "submit":
-            patches = plan_submit(name, args.executors, now)
-        else:
-            patches = plan_spark_application(name, args.executors)
-    else:
-        patches, clients = plan_from_cluster(args.namespace, name, args.executors, args.mode, args.context, now)
+    patches, clients = plan_from_cluster(args.namespace, args.release, args.executors, args.mode, args.context, now)
     if args.dry_run:
         print(json.dumps([p.as_dict() for p in patches], indent=2))
         return 0
-    assert clients is not None
     apply(patches, args.namespace, clients)
     for patch in patches:
         print(f"patched {patch.kind.lower()}/{patch.name} in {args.namespace}")
-    print(f"stream {name}: {args.executors} executors; the driver resumes from its checkpoint")
+    print(f"stream of release {args.release}: {args.executors} executors; the driver resumes from its checkpoint")
     return 0
 
 
@@ -179,11 +201,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--executors", type=int, required=True, metavar="N", help="executor pods")
     p.add_argument("--namespace", "-n", default="msb", help="namespace of the release (default msb)")
     p.add_argument("--release", default="msb", help="Helm release name (default msb)")
-    p.add_argument("--name", help="stream object name (default: the chart's <fullname>-stream)")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="submit (driver Deployment), sparkApplication, or auto: whichever exists")
     p.add_argument("--context", help="kubeconfig context (default: current; in a pod: its service account)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the patches instead of applying them (with --mode submit|sparkApplication: "
-                   "no cluster needed)")
+    p.add_argument("--dry-run", action="store_true", help="print the patches instead of applying them")
     p.set_defaults(func=run)

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from msb.stream import k8s
+
 from msb.cliutil import HelpFormatter
 from msb.kafka import default_bootstrap
 
@@ -27,7 +29,7 @@ examples:
   msb stream --bootstrap 127.0.0.1:9092 --topic ztf --quality fink --archive out/archive \\
       --checkpoint out/ckpt --available-now
   msb stream --topic rubin --quality rubin --schemas ../shared/data/lsst/schema --archive a --checkpoint c
-  msb stream --master k8s://https://kubernetes.default.svc --executors 4 --image msb-spark:0.1 ...
+  msb stream --master k8s://https://kubernetes.default.svc --executors 4 --image msb-stream:dev ...
 """
 
 
@@ -78,16 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    g = p.add_argument_group("kubernetes (with --master k8s://; each also an MSB_SPARK_* variable)")
-    g.add_argument("--image", help="container image of driver and executors (MSB_SPARK_IMAGE)")
-    g.add_argument("--namespace", help="namespace for executor pods (MSB_SPARK_NAMESPACE)")
-    g.add_argument("--service-account", help="service account allowed to create pods (MSB_SPARK_SERVICE_ACCOUNT)")
-    g.add_argument("--executors", type=int, help="executor count, initial count with dynamic allocation")
-    g.add_argument("--executor-memory", help="e.g. 2g (MSB_SPARK_EXECUTOR_MEMORY)")
-    g.add_argument("--executor-cores", type=int, help="cores per executor (MSB_SPARK_EXECUTOR_CORES)")
-    g.add_argument("--dynamic-allocation", action="store_true", help="scale executors with the load")
-    g.add_argument("--min-executors", type=int, help="dynamic allocation lower bound")
-    g.add_argument("--max-executors", type=int, help="dynamic allocation upper bound")
+    k8s.add_arguments(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,19 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     from msb.stream.job import StreamConfig
-    from msb.stream.k8s import K8sSettings
 
     conf = dict(item.split("=", 1) for item in args.conf or [])
     if args.master.startswith("k8s://"):
-        k = K8sSettings()
-        for attr, value in (("image", args.image), ("namespace", args.namespace),
-                            ("service_account", args.service_account), ("executors", args.executors),
-                            ("executor_memory", args.executor_memory), ("executor_cores", args.executor_cores),
-                            ("min_executors", args.min_executors), ("max_executors", args.max_executors)):
-            if value is not None:
-                setattr(k, attr, value)
-        k.dynamic_allocation = k.dynamic_allocation or args.dynamic_allocation
-        conf = {**k.conf(), **conf}
+        conf = {**k8s.flag_conf(args), **conf}
     return StreamConfig(
         bootstrap=args.bootstrap, topic=args.topic, archive=args.archive, checkpoint=args.checkpoint,
         quality=args.quality, cuts=args.cut or [], available_now=args.available_now, master=args.master,

@@ -123,12 +123,12 @@ class StreamJob:
             ensure_topic(admin, t, parts)
 
     def _kafka_options(self) -> dict[str, str]:
-        from msb.kafka import client_config
+        from msb.kafka import client_config, java_client_config
 
-        opts = {"kafka.bootstrap.servers": self.config.bootstrap}
-        for k, v in client_config(self.config.bootstrap).items():  # SASL etc. from the environment
-            opts[f"kafka.{k}"] = str(v)
-        return opts
+        conf = client_config(self.config.bootstrap)  # SASL etc. from the environment
+        if self.format == "kafka":  # Spark's connector runs the Java client: its own key names
+            conf = java_client_config(conf)
+        return {f"kafka.{k}": str(v) for k, v in conf.items()}
 
     def _sink_options(self) -> dict[str, str]:
         from msb.kafka import parse_options

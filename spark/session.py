@@ -34,11 +34,25 @@ def local_conf() -> dict[str, str]:
     }
 
 
+def defaults_file_keys() -> set[str]:
+    """Keys of $SPARK_CONF_DIR/spark-defaults.conf, which Spark itself loads at start-up."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    path = Path(conf_dir) / "spark-defaults.conf" if conf_dir else None
+    if path is None or not path.is_file():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.add(line.split(None, 1)[0].split("=", 1)[0])
+    return keys
+
+
 def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: dict[str, Any] | None = None,
                   ) -> SparkSession:
     """A SparkSession on ``master`` with our data source registered.
 
-    ``conf`` adds or overrides settings (Kubernetes ones come from msb.stream.k8s).
+    ``conf`` adds or overrides settings (e.g. the Kubernetes flags of msb.stream.k8s).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     local = master.startswith("local")
@@ -51,6 +65,10 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
         "spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.session.timeZone": "UTC",
         "spark.python.worker.reuse": "true",
     }
+    # spark-defaults.conf (SPARK_CONF_DIR, the chart's ConfigMap) owns what it sets: msb's local
+    # defaults fill only the gaps; settings passed in (command-line flags) still override it.
+    configured = defaults_file_keys()
+    settings = {k: v for k, v in settings.items() if k not in configured}
     settings.update({k: str(v) for k, v in (conf or {}).items()})
     for key, value in settings.items():
         builder = builder.config(key, value)

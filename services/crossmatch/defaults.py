@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from msb.crossmatch.ingest import Columns
+from msb.crossmatch.rules import SIMBAD_LABELS
 from msb.crossmatch.store import Manifest, build, list_catalogs, source_fingerprint
 
 from msb import paths
@@ -71,6 +73,7 @@ def build_default_catalogs(store: Path, source: Path | None = None, names: list[
                            progress: Callable[[int], None] | None = None) -> list[tuple[Manifest, bool]]:
     """Builds each default catalog unless already current; returns (manifest, built now?) each."""
     source = source or paths.catalogs_dir()
+    _copy_simbad_labels(source, store)
     out = []
     for spec in DEFAULTS:
         if names is not None and spec.name not in names:
@@ -86,6 +89,15 @@ def build_default_catalogs(store: Path, source: Path | None = None, names: list[
             log(f"{spec.name}: {m.rows:,} rows in {m.build_seconds:.2f} s")
         out.append((m, True))
     return out
+
+
+def _copy_simbad_labels(source: Path, store: Path) -> None:
+    """The service normalises catalog types with SIMBAD's labels: a copy in the store means a
+    running service needs its store only, not the shared sources (a container mounts just /catalogs)."""
+    labels = source / "simbad" / SIMBAD_LABELS
+    if labels.is_file():
+        store.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(labels, store / SIMBAD_LABELS)
 
 
 def default_rows_hint() -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from msb.crossmatch.rules import Classifier
+from msb.crossmatch.rules import Classifier, simbad_labels, simbad_labels_file
 from msb.crossmatch.sky import nearest
 from msb.crossmatch.store import Catalog, Matches, open_catalogs
 
@@ -49,7 +49,14 @@ class Crossmatcher:
 
     @classmethod
     def open(cls, store: Path, names: list[str] | None = None, **kwargs: object) -> Crossmatcher:
-        return cls(open_catalogs(store, names), **kwargs)  # type: ignore[arg-type]
+        catalogs = open_catalogs(store, names)
+        if "classifier" not in kwargs:
+            labels = simbad_labels_file(store)
+            # An empty store (a chart installed without catalog sources) classifies every alert
+            # Unknown: then there are no catalog types to normalise, and no labels are needed.
+            otypes = simbad_labels(labels) if catalogs or labels.is_file() else {}
+            kwargs["classifier"] = Classifier(otypes=otypes)
+        return cls(catalogs, **kwargs)  # type: ignore[arg-type]
 
     @property
     def names(self) -> list[str]:

@@ -25,9 +25,23 @@ class RulesError(ValueError):
     """rules.yaml is malformed; the text names the rule."""
 
 
+SIMBAD_LABELS = "simbad_otypes_labels.txt"
+
+
+def simbad_labels_file(store: Path | None = None) -> Path:
+    """The SIMBAD labels a service reads: the copy in its catalog store (written by
+    ``msb catalog build-defaults``, so a container needs only its store), else the shared source."""
+    if store is not None and (store / SIMBAD_LABELS).is_file():
+        return store / SIMBAD_LABELS
+    return paths.catalogs_dir() / "simbad" / SIMBAD_LABELS
+
+
 def simbad_labels(path: Path | None = None) -> dict[str, str]:
     """SIMBAD otype -> label (the `new_label` column), e.g. 'RR*' -> 'RRLyrae'."""
-    path = path or paths.catalogs_dir() / "simbad" / "simbad_otypes_labels.txt"
+    path = path or simbad_labels_file()
+    if not path.is_file():
+        raise RulesError(f"SIMBAD type labels {path} not found: build the catalog store with "
+                         "'msb catalog build-defaults' (it copies them) or set MSB_SHARED")
     out: dict[str, str] = {}
     for line in path.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

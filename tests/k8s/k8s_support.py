@@ -69,9 +69,9 @@ def _chart() -> Any:
     return helm_python.Chart.load(str(CHART))
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def render(values: dict[str, Any] | None = None, release: str = RELEASE) -> list[dict[str, Any]]:
     """The chart rendered by Helm's engine, as a list of Kubernetes objects."""
-    rendered = _chart().render(values or {}, name=RELEASE, namespace=NAMESPACE)
+    rendered = _chart().render(values or {}, name=release, namespace=NAMESPACE)
     docs: list[dict[str, Any]] = []
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):
@@ -101,6 +101,12 @@ def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
     found = find(docs, kind, name)
     assert len(found) == 1, f"expected one {kind} {name or ''}, got {[d['metadata'].get('name') for d in found]}"
     return found[0]
+
+
+def spark_defaults(docs: list[dict[str, Any]], name: str = "msb-stream-conf") -> dict[str, str]:
+    """The driver's spark-defaults.conf (the chart's one owner of the Spark settings) as a dict."""
+    text = one(docs, "ConfigMap", name)["data"]["spark-defaults.conf"]
+    return dict(line.split(" ", 1) for line in text.splitlines() if line.strip())
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
@@ -188,13 +194,28 @@ def grafana_to_promql(expr: str, range_seconds: int = 300) -> str:
     )
 
 
+def _top_level_split(expr: str) -> list[str]:
+    """Splits at `and`/`unless`/`or` outside parentheses: `(A or vector(0)) < 1` stays whole."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()]|\s+(?:and|unless|or)\s+", expr):
+        token = m.group()
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            parts.append(expr[start:m.start()])
+            start = m.end()
+    return [*parts, expr[start:]]
+
+
 def probe_expressions(expr: str) -> list[str]:
     """The signals of an alert expression, each returning data whenever its metrics exist.
 
     `A > 5 and B == 0` becomes [`A > bool 5`, `B == bool 0`]: a healthy pipeline does not fire the
     alert, yet each signal must still be computable from scraped data.
     """
-    parts = re.split(r"\s+(?:and|unless|or)\s+", expr)
+    parts = _top_level_split(expr)
     out = []
     for part in parts:
         part = re.sub(r"(==|!=|>=|<=|>|<)\s*(?!bool)(-?[0-9.]+)\s*$", r"\1 bool \2", part.strip())

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_support import CHART, CI_VALUES, KUBE_VERSION, find, load_yaml, notes, one, pod_spec, render
+from k8s_support import CHART, CI_VALUES, KUBE_VERSION, find, load_yaml, notes, one, pod_spec, render, spark_defaults
 
 helm_python = pytest.importorskip("helm_python")
 
@@ -74,14 +74,16 @@ def test_values_are_documented() -> None:
 @pytest.mark.parametrize("executors", [1, 3, 7])
 def test_executors_submit_mode(executors: int) -> None:
     docs = render({"stream": {"executors": executors}})
-    env = one(docs, "ConfigMap", "msb-stream-env")["data"]
-    assert env["MSB_SPARK_EXECUTORS"] == str(executors)
-    assert env["MSB_SPARK_DYNAMIC_ALLOCATION"] == "false"
+    conf = spark_defaults(docs)
+    assert conf["spark.executor.instances"] == str(executors)
+    assert "spark.dynamicAllocation.enabled" not in conf
     driver = one(docs, "Deployment", "msb-stream")
     assert driver["spec"]["replicas"] == 1 and driver["spec"]["strategy"]["type"] == "Recreate"
     container = pod_spec(driver)["containers"][0]
-    assert container["envFrom"] == [{"configMapRef": {"name": "msb-stream-env"}}]
-    assert not any(a.startswith("spark.executor.instances") for a in container["args"])  # one source of truth
+    assert {"name": "SPARK_CONF_DIR", "value": "/etc/msb/spark"} in container["env"]
+    assert {"name": "spark-pod-template", "mountPath": "/etc/msb/spark", "readOnly": True} in container["volumeMounts"]
+    assert not any(a.startswith("spark.") for a in container["args"][container["args"].index("--master"):]
+                   if "driver.pod.name" not in a)  # spark-defaults.conf is the one source of truth
     assert not find(docs, "SparkApplication")
 
 
@@ -97,9 +99,10 @@ def test_executor_change_restarts_driver() -> None:
 def test_dynamic_allocation_bounds() -> None:
     docs = render({"stream": {"executors": 2, "dynamicAllocation": {"enabled": True, "minExecutors": 1,
                                                                      "maxExecutors": 9}}})
-    env = one(docs, "ConfigMap", "msb-stream-env")["data"]
-    assert (env["MSB_SPARK_DYNAMIC_ALLOCATION"], env["MSB_SPARK_MIN_EXECUTORS"], env["MSB_SPARK_MAX_EXECUTORS"]) == (
-        "true", "1", "9")
+    conf = spark_defaults(docs)
+    assert (conf["spark.dynamicAllocation.enabled"], conf["spark.dynamicAllocation.minExecutors"],
+            conf["spark.dynamicAllocation.maxExecutors"], conf["spark.dynamicAllocation.initialExecutors"]) == (
+        "true", "1", "9", "2")
 
 
 def test_executors_spark_application_mode() -> None:
@@ -123,8 +126,9 @@ def test_stream_args_follow_the_cli_contract() -> None:
     assert pairs["--processed-topic"] == "processed" and pairs["--dead-letter-topic"] == "dead-letters"
     assert pairs["--filters"].split(",")[0] == "known_sso"
     confs = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
-    assert "spark.kubernetes.driver.pod.name=$(POD_NAME)" in confs
-    assert "spark.ui.prometheus.enabled=true" in confs
+    assert confs == ["spark.kubernetes.driver.pod.name=$(POD_NAME)"]
+    conf = spark_defaults(render())
+    assert conf["spark.ui.prometheus.enabled"] == "true" and conf["spark.driver.host"] == "msb-stream-driver.msb.svc"
 
 
 def test_stream_cli_accepts_the_chart_arguments() -> None:
@@ -364,7 +368,23 @@ def test_shared_data_for_catalogs_and_replay() -> None:
     assert replay["volumes"][0] == {"name": "shared", "hostPath": {"path": "/shared", "type": "Directory"}}
     with pytest.raises(helm_python.HelmError, match="sharedData"):
         render({"replay": {"data": {"source": "shared"}}})
-    assert "WARNING" in notes() and "WARNING" not in notes(values)
+    assert "no sharedData is set" in notes() and "no sharedData is set" not in notes(values)
+
+
+def test_plain_install_comes_up_without_shared_data() -> None:
+    """`helm install msb charts/msb` with no values: no catalog build that has nothing to build from
+    (the crossmatch starts on an empty store), nothing that mounts a folder that is not there."""
+    docs = render()
+    crossmatch = pod_spec(one(docs, "Deployment", "msb-crossmatch"))
+    assert "initContainers" not in crossmatch
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    assert all(v["name"] != "shared" for d in workloads for v in pod_spec(d)["volumes"])
+
+
+def test_driver_service_publishes_not_ready_addresses() -> None:
+    """Executors resolve the driver while it waits for them, before its readiness probe answers."""
+    svc = one(render(), "Service", "msb-stream-driver")
+    assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"] is True
 
 
 def test_values_schema_is_strict_everywhere() -> None:
@@ -385,3 +405,21 @@ def test_values_schema_is_strict_everywhere() -> None:
     walk(schema, "#")
     # allOf/if-then fragments only narrow properties that the strict object already lists.
     assert [w for w in loose if "/allOf/" not in w and "/not" not in w] == []
+
+
+def test_embedded_kafka_single_host_mode() -> None:
+    """kafka.mode=embedded: tansu (`msb broker`, replay image) as a Deployment + Service, which every
+    client reaches by the Service's name, in plaintext (no Strimzi, no credentials)."""
+    docs = render(load_yaml(CHART / "ci" / "embedded-values.yaml"))
+    assert not find(docs, "Kafka") and not find(docs, "KafkaTopic")
+    broker = pod_spec(one(docs, "Deployment", "msb-kafka"))["containers"][0]
+    assert broker["command"] == ["msb", "broker"] and broker["image"].startswith("msb-replay:")
+    args = broker["args"]
+    assert args[args.index("--advertise") + 1] == "msb-kafka:9092" and args[args.index("--host") + 1] == "0.0.0.0"
+    assert one(docs, "Service", "msb-kafka")["spec"]["ports"][0]["port"] == 9092
+    for name in ("msb-stream", "msb-crossmatch"):
+        env = {e["name"]: e.get("value") for e in pod_spec(one(docs, "Deployment", name))["containers"][0]["env"]}
+        assert env["MSB_BOOTSTRAP"] == "msb-kafka:9092"
+        assert not any(k.startswith("MSB_KAFKA_") for k in env), env
+    driver = pod_spec(one(docs, "Deployment", "msb-stream"))["containers"][0]["args"]
+    assert driver[driver.index("--master") + 1] == "local[2]"

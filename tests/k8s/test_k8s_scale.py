@@ -1,5 +1,5 @@
 """`msb scale`: the patches it computes reproduce what the chart renders for the new count, and
-it applies them through the Kubernetes API (a fake one here: no cluster on this machine)."""
+it applies them through the Kubernetes API (a stand-in serving the chart's rendering: no cluster here)."""
 
 from __future__ import annotations
 
@@ -29,77 +29,58 @@ def _merge(base: Any, patch: Any) -> Any:
     return out
 
 
-def _env(values: dict[str, Any]) -> dict[str, str]:
-    return one(render(values), "ConfigMap", "msb-stream-env")["data"]
-
-
-def test_stream_name_matches_the_chart() -> None:
-    assert scale.stream_name("msb") == "msb-stream"
-    assert scale.stream_name("prod") == "prod-msb-stream"
-    assert one(render(), "Deployment", "msb-stream")
+def _conf(values: dict[str, Any]) -> str:
+    return one(render(values), "ConfigMap", "msb-stream-conf")["data"]["spark-defaults.conf"]
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
-def test_submit_plan_equals_chart_render(dynamic: bool) -> None:
+@pytest.mark.parametrize("new", [1, 5, 12])
+def test_submit_plan_equals_chart_render(dynamic: bool, new: int) -> None:
     da = {"enabled": dynamic, "minExecutors": 1, "maxExecutors": 8}
-    before = _env({"stream": {"executors": 2, "dynamicAllocation": da}})
-    after = _env({"stream": {"executors": 5, "dynamicAllocation": da}})
-    cm, dep = scale.plan_submit("msb-stream", 5, "2026-01-01T00:00:00Z", before)
-    assert (cm.kind, cm.name, dep.kind, dep.name) == ("ConfigMap", "msb-stream-env", "Deployment", "msb-stream")
-    assert _merge(before, cm.body["data"]) == after
+    before = _conf({"stream": {"executors": 2, "dynamicAllocation": da}})
+    after = {"stream": {"executors": new, "dynamicAllocation": {**da, "maxExecutors": max(8, new)}}}
+    cm, dep = scale.plan_submit("msb-stream", "msb-stream-conf", before, new, "2026-01-01T00:00:00Z")
+    assert (cm.kind, cm.name, dep.kind, dep.name) == ("ConfigMap", "msb-stream-conf", "Deployment", "msb-stream")
+    assert scale.parse_conf(cm.body["data"]["spark-defaults.conf"]) == scale.parse_conf(_conf(after))
     annotations = dep.body["spec"]["template"]["metadata"]["annotations"]
-    assert annotations == {scale.RESTART_ANNOTATION: "2026-01-01T00:00:00Z", scale.EXECUTORS_ANNOTATION: "5"}
-
-
-def test_plan_raises_max_executors_with_dynamic_allocation() -> None:
-    env = {"MSB_SPARK_DYNAMIC_ALLOCATION": "true", "MSB_SPARK_MAX_EXECUTORS": "4"}
-    assert scale.env_patch("s", 6, env).body == {"data": {"MSB_SPARK_EXECUTORS": "6", "MSB_SPARK_MAX_EXECUTORS": "6"}}
-    assert scale.env_patch("s", 3, env).body == {"data": {"MSB_SPARK_EXECUTORS": "3"}}
+    assert annotations == {scale.RESTART_ANNOTATION: "2026-01-01T00:00:00Z", scale.EXECUTORS_ANNOTATION: str(new)}
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
 def test_spark_application_plan_equals_chart_render(dynamic: bool) -> None:
     da = {"enabled": dynamic, "minExecutors": 1, "maxExecutors": 8}
     values = {"stream": {"mode": "sparkApplication", "executors": 2, "dynamicAllocation": da}}
-    before_docs = render(values)
+    app_before = one(render(values), "SparkApplication")
     values["stream"]["executors"] = 5
-    after_docs = render(values)
-    env_before = one(before_docs, "ConfigMap", "msb-stream-env")["data"]
-    app_before = one(before_docs, "SparkApplication")
-    cm, app = scale.plan_spark_application("msb-stream", 5, app_before, env_before)
-    assert _merge(env_before, cm.body["data"]) == one(after_docs, "ConfigMap", "msb-stream-env")["data"]
-    assert _merge(app_before, app.body)["spec"] == one(after_docs, "SparkApplication")["spec"]
+    (app,) = scale.plan_spark_application("msb-stream", 5, app_before)
+    assert _merge(app_before, app.body)["spec"] == one(render(values), "SparkApplication")["spec"]
 
 
-def test_dry_run_offline(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scale", "--executors", "3", "--mode", "submit", "--dry-run"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert [(p["kind"], p["name"]) for p in printed] == [("ConfigMap", "msb-stream-env"), ("Deployment", "msb-stream")]
-    assert printed[0]["patch"] == {"data": {"MSB_SPARK_EXECUTORS": "3"}}
-    assert main(["scale", "--executors", "4", "--mode", "sparkApplication", "--dry-run", "--release", "x"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed[1] == {"kind": "SparkApplication", "name": "x-msb-stream",
-                          "patch": {"spec": {"executor": {"instances": 4}}}}
-    assert main(["scale", "--executors", "0", "--dry-run", "--mode", "sparkApplication"]) == 2
+def _typed(doc: dict[str, Any]) -> Any:
+    """A rendered object as the kubernetes client's typed models read (attributes, not keys)."""
+    return SimpleNamespace(metadata=SimpleNamespace(name=doc["metadata"]["name"]), data=doc.get("data"))
 
 
 class FakeApi:
-    """Records patches; serves one ConfigMap and, optionally, one SparkApplication."""
+    """The API server's reads and patches over the chart's rendered objects (no cluster here)."""
 
-    def __init__(self, env: dict[str, str], app: dict[str, Any] | None) -> None:
-        self.env, self.app, self.calls = env, app, []
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs, self.calls = docs, []
 
-    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
-        assert name == "msb-stream-env"
-        return SimpleNamespace(data=self.env)
+    def _select(self, kind: str, label_selector: str) -> list[dict[str, Any]]:
+        want = dict(p.split("=") for p in label_selector.split(","))
+        return [d for d in self.docs if d["kind"] == kind
+                and want.items() <= d["metadata"].get("labels", {}).items()]
 
-    def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str,
-                                     name: str) -> Any:
-        from kubernetes.client.exceptions import ApiException
+    def list_namespaced_deployment(self, namespace: str, label_selector: str) -> Any:
+        return SimpleNamespace(items=[_typed(d) for d in self._select("Deployment", label_selector)])
 
-        if self.app is None:
-            raise ApiException(status=404, reason="Not Found")
-        return self.app
+    def list_namespaced_config_map(self, namespace: str, label_selector: str) -> Any:
+        return SimpleNamespace(items=[_typed(d) for d in self._select("ConfigMap", label_selector)])
+
+    def list_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str,
+                                      label_selector: str) -> Any:
+        return {"items": self._select("SparkApplication", label_selector)}
 
     def patch_namespaced_config_map(self, name: str, namespace: str, body: Any) -> None:
         self.calls.append(("ConfigMap", namespace, name, body))
@@ -113,17 +94,36 @@ class FakeApi:
 
 
 @pytest.mark.parametrize("mode", ["submit", "sparkApplication"])
-def test_applies_through_the_api(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-    app = one(render({"stream": {"mode": "sparkApplication"}}), "SparkApplication") if mode != "submit" else None
-    api = FakeApi(_env({"stream": {"mode": mode}}), app)
+@pytest.mark.parametrize("release", ["msb", "prod"])
+def test_applies_through_the_api(monkeypatch: pytest.MonkeyPatch, mode: str, release: str) -> None:
+    api = FakeApi(render({"stream": {"mode": mode}}, release=release))
     monkeypatch.setattr(scale, "_clients", lambda context: (api, api, api))
-    assert main(["scale", "--executors", "6", "--namespace", "astro"]) == 0  # --mode auto finds the right one
-    assert api.calls[0] == ("ConfigMap", "astro", "msb-stream-env", {"data": {"MSB_SPARK_EXECUTORS": "6"}})
+    name = "msb-stream" if release == "msb" else "prod-msb-stream"  # found by labels, whatever the name
+    args = ["scale", "--executors", "6", "--namespace", "astro", "--release", release]
+    assert main(args) == 0  # --mode auto finds the right one
     if mode == "submit":
-        assert [c[:3] for c in api.calls[1:]] == [("Deployment", "astro", "msb-stream")]
+        assert [c[:3] for c in api.calls] == [("ConfigMap", "astro", f"{name}-conf"), ("Deployment", "astro", name)]
+        conf = scale.parse_conf(api.calls[0][3]["data"]["spark-defaults.conf"])
+        assert conf["spark.executor.instances"] == "6"
     else:
-        assert api.calls[1:] == [("sparkapplications", "astro", "msb-stream",
-                                  {"spec": {"executor": {"instances": 6}}})]
+        assert api.calls == [("sparkapplications", "astro", name, {"spec": {"executor": {"instances": 6}}})]
+
+
+def test_dry_run_prints_without_applying(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    api = FakeApi(render())
+    monkeypatch.setattr(scale, "_clients", lambda context: (api, api, api))
+    assert main(["scale", "--executors", "3", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [(p["kind"], p["name"]) for p in printed] == [("ConfigMap", "msb-stream-conf"), ("Deployment", "msb-stream")]
+    assert api.calls == []
+    assert main(["scale", "--executors", "0", "--dry-run"]) == 2
+
+
+def test_no_release_there_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = FakeApi(render())
+    monkeypatch.setattr(scale, "_clients", lambda context: (api, api, api))
+    with pytest.raises(SystemExit, match="no stream driver of release other"):
+        main(["scale", "--executors", "3", "--release", "other"])
 
 
 def test_cli_help_does_not_import_kubernetes() -> None:

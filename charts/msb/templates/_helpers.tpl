@@ -82,6 +82,8 @@ imagePullSecrets:
 {{- define "msb.kafka.bootstrap" -}}
 {{- if eq .Values.kafka.mode "strimzi" }}
 {{- printf "%s-kafka-bootstrap:%d" (include "msb.kafka.clusterName" .) (int .Values.kafka.strimzi.listener.port) }}
+{{- else if eq .Values.kafka.mode "embedded" }}
+{{- printf "%s:%d" (include "msb.componentName" (dict "root" . "component" "kafka")) (int .Values.kafka.embedded.port) }}
 {{- else }}
 {{- required "kafka.external.bootstrap is required when kafka.mode is external" .Values.kafka.external.bootstrap }}
 {{- end }}
@@ -137,7 +139,7 @@ asks for them, the security protocol and SASL credentials read from a Secret (ne
 - name: MSB_KAFKA_SECURITY_PROTOCOL
   value: SSL
 {{- end }}
-{{- else }}
+{{- else if eq $v.mode "external" }}
 - name: MSB_KAFKA_SECURITY_PROTOCOL
   value: {{ $v.external.securityProtocol | quote }}
 {{- if $v.external.existingSecret }}

@@ -17,6 +17,7 @@ ConfigMap (submit mode) and the SparkApplication (sparkApplication mode).
 {{- $_ := set $conf "spark.executor.memoryOverhead" $s.executor.memoryOverhead }}
 {{- $_ := set $conf "spark.driver.cores" (toString $s.driver.cores) }}
 {{- $_ := set $conf "spark.driver.memory" $s.driver.memory }}
+{{- $_ := set $conf "spark.ui.enabled" "true" }}
 {{- $_ := set $conf "spark.ui.port" (toString $s.uiPort) }}
 {{- /* Spark's own metrics in Prometheus format on the UI port (driver and executors). */}}
 {{- $_ := set $conf "spark.ui.prometheus.enabled" "true" }}
@@ -104,23 +105,30 @@ ConfigMap (submit mode) and the SparkApplication (sparkApplication mode).
 {{- end }}
 
 {{/*
-Settings `msb stream` takes from MSB_SPARK_* variables (msb.stream.k8s) in submit mode; they live
-in the <name>-env ConfigMap, the one place `msb scale` patches.
+spark-defaults.conf of the driver Deployment (submit mode): every Spark setting in one file, which
+Spark reads itself at start-up (SPARK_CONF_DIR). The one place the executor count lives, so
+`msb scale` and `helm upgrade --set stream.executors=N` change this file and restart the driver.
 */}}
-{{- define "msb.stream.envSettings" -}}
+{{- define "msb.stream.defaultsConf" -}}
 {{- $s := .Values.stream }}
 {{- $name := include "msb.componentName" (dict "root" . "component" "stream") }}
-MSB_SPARK_IMAGE: {{ include "msb.image" (dict "root" . "image" $s.image) | quote }}
-MSB_SPARK_NAMESPACE: {{ .Release.Namespace | quote }}
-MSB_SPARK_SERVICE_ACCOUNT: {{ $name | quote }}
-MSB_SPARK_EXECUTORS: {{ $s.executors | quote }}
-MSB_SPARK_EXECUTOR_CORES: {{ $s.executor.cores | quote }}
-MSB_SPARK_EXECUTOR_MEMORY: {{ $s.executor.memory | quote }}
-MSB_SPARK_DRIVER_MEMORY: {{ $s.driver.memory | quote }}
-MSB_SPARK_DYNAMIC_ALLOCATION: {{ $s.dynamicAllocation.enabled | quote }}
-MSB_SPARK_MIN_EXECUTORS: {{ $s.dynamicAllocation.minExecutors | quote }}
-MSB_SPARK_MAX_EXECUTORS: {{ $s.dynamicAllocation.maxExecutors | quote }}
-MSB_SPARK_DRIVER_HOST: {{ printf "%s-driver.%s.svc" $name .Release.Namespace | quote }}
+{{- $conf := include "msb.stream.sparkConf" . | fromYaml }}
+{{- /* The driver's fixed address for its executors: a headless Service, stable ports. */}}
+{{- $_ := set $conf "spark.driver.host" (printf "%s-driver.%s.svc" $name .Release.Namespace) }}
+{{- $_ := set $conf "spark.driver.bindAddress" "0.0.0.0" }}
+{{- $_ := set $conf "spark.driver.port" "7078" }}
+{{- $_ := set $conf "spark.driver.blockManager.port" "7079" }}
+{{- $_ := set $conf "spark.kubernetes.executor.podTemplateFile" "/etc/msb/spark/executor-pod-template.yaml" }}
+{{- $_ := set $conf "spark.kubernetes.executor.podTemplateContainerName" "spark-kubernetes-executor" }}
+{{- $_ := set $conf "spark.kubernetes.executor.deleteOnTermination" "true" }}
+{{- range $k := keys $conf | sortAlpha }}
+{{ $k }} {{ get $conf $k }}
+{{- end }}
+{{- end }}
+
+{{/* The stream driver's Spark master: executor pods on Kubernetes, or threads in the driver pod. */}}
+{{- define "msb.stream.master" -}}
+{{- if eq .Values.stream.master "local" }}local[{{ .Values.stream.localThreads }}]{{ else }}k8s://https://kubernetes.default.svc:443{{ end }}
 {{- end }}
 
 {{/* Spark keys covered by MSB_SPARK_* (submit mode) or by SparkApplication spec fields. */}}
