@@ -33,6 +33,16 @@ def rubin_schemas() -> Path:
     return paths.rubin_schemas()
 
 
+def expect(actual: Any, expected: Any, what: str, survey: str = "ztf") -> None:
+    """Asserts a number the notebook states about the shared data; with other data it only prints it."""
+    data, default = (ztf_data(), paths.ztf_night()) if survey == "ztf" else (rubin_data(), paths.rubin_alerts())
+    if data.resolve() == default.resolve():
+        assert actual == expected, f"{what}: {actual}, expected {expected} on the shared data"
+        print(f"ok: {what}: {actual}")
+    else:
+        print(f"{what}: {actual} (on the shared data: {expected})")
+
+
 def out_dir(name: str) -> Path:
     """A scratch folder under out/bootcamp (gitignored) for checkpoints, archives, plug-ins."""
     path = paths.REPO_ROOT / "out" / "bootcamp" / name

@@ -64,7 +64,7 @@ q.awaitTermination()
 night = spark.table("night").where(F.col("error").isNull())
 passed = night.where("quality_pass").count()
 print(f"{night.count()} alerts, {passed} pass the fink cut")
-assert (night.count(), passed) == (498, 291)
+lab.expect((night.count(), passed), (498, 291), "alerts, and alerts that pass the fink cut")
 
 # %% [markdown]
 # The same conditions apply to a pandas frame with `quality.passes` — that is what runs inside
@@ -79,7 +79,8 @@ frame = night.select(*columns).toPandas()
 kept = {name: int(quality.passes(frame, quality.conditions(name)).sum()) for name in quality.PRESETS}
 kept["fink, rb>=0.7"] = int(quality.passes(frame, quality.conditions("fink", ["rb>=0.7"])).sum())
 print(kept)
-assert kept["fink"] == 291 and kept["ztf-pure"] == 70 and kept["none"] == 498
+lab.expect((kept["fink"], kept["ztf-pure"]), (291, 70), "alerts kept by fink and by ztf-pure")
+assert kept["fink"] == passed and kept["none"] == night.count()  # pandas and the stream agree
 assert kept["rubin"] == 0  # ZTF alerts have no Rubin reliability score
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
@@ -124,7 +125,7 @@ def keep(alerts: pd.DataFrame) -> pd.Series:
 found = filters.discover()
 print("built-in filters:", ", ".join(found))
 known_sso = filters.load(found["known_sso"])
-assert int(known_sso(frame).sum()) == 145
+lab.expect(int(known_sso(frame).sum()), 145, "alerts near a known asteroid")
 good = frame[quality.passes(frame, quality.conditions("fink"))]
 mine = int(keep(good).sum())
 print(f"brightening: {mine} of the {len(good)} alerts that pass the fink cut")
@@ -226,7 +227,7 @@ result = run_stream(StreamConfig(
 counts = pd.Series(result["filters"]).sort_values()
 print(f"quality passed: {result['quality_passed']}; per filter:")
 print(counts.to_string())
-assert result["quality_passed"] == 291 and result["filters"]["brightening"] == mine
+assert result["quality_passed"] == passed and result["filters"]["brightening"] == mine
 
 counts.plot.barh(figsize=(7, 3.5), color="tab:green", title="alerts per filter (after the fink cut)")
 plt.xlabel("alerts")
@@ -247,7 +248,7 @@ print("topics:", result["topics"])
 # 1. a stricter real-bogus threshold
 strict = int(quality.passes(frame, quality.conditions("fink", ["rb>=0.8"])).sum())
 print(f"fink with rb >= 0.8 keeps {strict} alerts (instead of 291)")
-assert strict < 291
+assert strict <= passed
 
 
 # %% solution
@@ -262,4 +263,4 @@ print(f"faint: {int(faint(good).sum())} of {len(good)}")
 # 3. the archive
 archive = spark.read.parquet(str(work / "archive"))
 archive.groupBy("night").count().show()
-assert archive.count() == 291
+assert archive.count() == passed

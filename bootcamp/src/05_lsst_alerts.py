@@ -14,6 +14,7 @@
 
 # %%
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,7 +29,7 @@ from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.alert import RUBIN_BANDS, flux_to_mag, summary
-from msb.avro import AlertDecoder, SchemaStore, split_confluent
+from msb.avro import AlertDecoder, SchemaStore, rubin_schema_id, split_confluent
 from msb.cutouts import stamp_array
 
 bootstrap = lab.connect()
@@ -46,7 +47,7 @@ print("Kafka at", bootstrap, "| Rubin alerts:", lab.rubin_data(), "| schemas:", 
 topic = lab.fresh_topic("rubin")
 replayed = lab.replay(bootstrap, lab.rubin_data(), topic, wire_format="confluent").wait()
 print(f"{replayed.alerts} alerts in {replayed.visits} visits, {replayed.bytes / 1e6:.1f} MB")
-assert replayed.alerts == 47
+lab.expect(replayed.alerts, 47, "Rubin alerts replayed", survey="rubin")
 
 consumer = Consumer(kafka.consumer_config(bootstrap, group="bootcamp-05"))
 messages = []
@@ -63,7 +64,8 @@ consumer.close()
 value = messages[0].value()
 schema_id, datum = split_confluent(value)
 print(f"first bytes {value[:5].hex(' ')}: magic {value[0]}, schema id {schema_id}; datum {len(datum)} bytes")
-assert len(messages) == 47 and schema_id == 1000
+assert len(messages) == replayed.alerts
+lab.expect(schema_id, 1000, "schema id (v10.0)", survey="rubin")
 
 # %% [markdown]
 # Without its schema a datum is unreadable. `msb.avro.SchemaStore` finds schemas by id in a local
@@ -81,20 +83,24 @@ print("top-level fields:", list(alert))
 # %% [markdown]
 # ... or from a schema registry, the HTTP service Rubin runs beside its Kafka:
 # `GET /schemas/ids/<id>` answers `{"schema": "<the schema as JSON text>"}`. A toy registry
-# serving the combined 10.0 schema from `../shared` shows the exchange; point
-# `SchemaStore(registry_url=...)` at Rubin's to read the live stream.
+# serving the combined schemas of `../shared` (`lsst_alert_vX_Y_combined.avsc`, id `X*100+Y`) shows
+# the exchange; point `SchemaStore(registry_url=...)` at Rubin's to read the live stream.
 
 # %%
-combined = (schemas.parent / "lsst_alert_v10_0_combined.avsc").read_text()
+combined = {}
+for path in schemas.parent.glob("lsst_alert_v*_combined.avsc"):
+    major, minor = re.search(r"_v(\d+)_(\d+)_", path.name).groups()
+    combined[rubin_schema_id(int(major), int(minor))] = path.read_text()
+print("the toy registry serves schema ids", sorted(combined))
 requests_seen = []
 
 
 class Registry(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the http.server API
         requests_seen.append(self.path)
-        found = self.path == "/schemas/ids/1000"
-        body = json.dumps({"schema": combined} if found else {"error_code": 40403}).encode()
-        self.send_response(200 if found else 404)
+        schema = combined.get(int(self.path.rsplit("/", 1)[-1])) if self.path.startswith("/schemas/ids/") else None
+        body = json.dumps({"schema": schema} if schema else {"error_code": 40403}).encode()
+        self.send_response(200 if schema else 404)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
         self.wfile.write(body)
@@ -109,7 +115,7 @@ url = f"http://127.0.0.1:{registry.server_address[1]}"
 remote = AlertDecoder(SchemaStore(registry_url=url))
 same = [remote.decode(m.value())["diaSourceId"] for m in messages]
 print(f"decoded {len(same)} alerts with the schema from {url}; requests: {requests_seen}")
-assert requests_seen == ["/schemas/ids/1000"]  # fetched once, then cached
+assert requests_seen == [f"/schemas/ids/{schema_id}"]  # fetched once, then cached
 registry.shutdown()
 
 # %% [markdown]
@@ -198,7 +204,7 @@ frame = rubin.select("reliability", "ssObjectId", "quality_pass", "filters").toP
 expected = int((frame.reliability >= 0.6).sum())
 per_filter = {name: int(sum(name in f for f in frame.filters)) for name in settings.filters}
 print(f"{len(frame)} alerts, {int(frame.quality_pass.sum())} pass the rubin cut; per filter: {per_filter}")
-assert len(frame) == 47 and int(frame.quality_pass.sum()) == expected
+assert len(frame) == replayed.alerts and int(frame.quality_pass.sum()) == expected
 assert per_filter["known_sso"] == int(((frame.ssObjectId.fillna(0) > 0) & frame.quality_pass).sum())
 
 plt.figure(figsize=(7, 3.8))

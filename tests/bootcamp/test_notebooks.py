@@ -15,8 +15,8 @@ from msb import paths
 
 BOOTCAMP = paths.REPO_ROOT / "bootcamp"
 NOTEBOOKS = sorted(BOOTCAMP.glob("[0-9][0-9]_*.ipynb"))
-CELL_TIMEOUT = 240  # one cell; a whole notebook should take under 3 minutes
-NOTEBOOK_BUDGET = 180
+CELL_TIMEOUT = 300  # one cell
+NOTEBOOK_LIMIT = 360  # a notebook takes under 3 minutes on an idle 2-core machine; twice that on a loaded one
 
 
 def test_five_notebooks() -> None:
@@ -59,5 +59,4 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seconds = time.monotonic() - t0
     kernel_python = nb.cells[0].outputs[0]["text"].strip()
     assert Path(kernel_python).parent == Path(sys.executable).parent, kernel_python  # the venv's python
-    print(f"{path.name}: {seconds:.0f} s")
-    assert seconds < NOTEBOOK_BUDGET * 1.5, f"{path.name} took {seconds:.0f} s"
+    assert seconds < NOTEBOOK_LIMIT, f"{path.name} took {seconds:.0f} s"
