@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,17 @@ class Stage:
         self._signal(signal.SIGKILL)  # whatever of the group is left (e.g. a JVM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+        self._wait_group_gone(5.0)
+
+    def _wait_group_gone(self, timeout: float) -> None:
+        """Until no process of the group is left (orphans such as the JVM die a moment after the signal)."""
+        deadline = time.monotonic() + timeout
+        while self.proc is not None and time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
 
     def kill(self) -> None:
         self._signal(signal.SIGKILL)

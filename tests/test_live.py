@@ -66,13 +66,20 @@ class LiveRun:
         return code, self.stdout.read_text(errors="replace")
 
 
+def _alive(pid: str) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"  # zombies have exited
+    except FileNotFoundError:
+        return False
+
+
 def left_behind(pids: list[int]) -> list[str]:
-    """Processes still alive in the process groups of these stages, or these pids themselves."""
+    """Processes still running in the process groups of these stages, or these pids themselves."""
     alive = []
     for pid in pids:
         groups = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
-        alive += [f"{p} (group {pid})" for p in groups]
-        if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        alive += [f"{p} (group {pid})" for p in groups if _alive(p)]
+        if _alive(str(pid)):
             alive.append(str(pid))
     return alive
 
