@@ -22,9 +22,9 @@ import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from msb import kafka
 from msb.broker import free_port
@@ -35,6 +35,7 @@ from msb.stages import Stage, stop_all
 GROUP = "msb-run"
 MAX_RESTARTS = 5
 STAGE_READY_S = 240.0  # Spark's first start on a busy 2-core machine
+DEFAULT_TIMEOUT_S = 900.0  # without --forever
 
 
 class BrokerLost(RuntimeError):
@@ -168,7 +169,7 @@ class LiveRun:
         except OSError:
             return False
 
-    def start_consumers(self, say: Any) -> None:
+    def start_consumers(self, say: Callable[[str], None]) -> None:
         """The crossmatch and the stream, until both are ready to take alerts (or one fails)."""
         stream, xmatch = self.stages["stream"], self.stages["crossmatch"]
         xmatch.start()
@@ -205,7 +206,7 @@ class LiveRun:
 
     # ------------------------------------------------------------------ supervision
 
-    def supervise(self, say: Any) -> None:
+    def supervise(self, say: Callable[[str], None]) -> None:
         """Restarts a stage that ended unexpectedly; notes the replay's clean end."""
         for name, stage in self.stages.items():
             ended = stage.ended()
@@ -265,7 +266,8 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
         watch = KafkaWatch(bootstrap)
         run.start_replay()
         t0 = time.monotonic()
-        deadline = t0 + args.timeout if args.timeout else None
+        timeout = args.timeout if args.timeout is not None else (0 if args.forever else DEFAULT_TIMEOUT_S)
+        deadline = t0 + timeout if timeout else None
         with dash:
             dash.note(f"msb run: replay started (pid {run.stages['replay'].pid}); stages: "
                       + ", ".join(f"{n} {s.pid}" for n, s in run.stages.items()))
@@ -279,7 +281,7 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
                     if progress.caught_up():
                         break
                 if deadline is not None and time.monotonic() > deadline:
-                    outcome = f"timeout after {args.timeout:g} s: {run.progress(watch).holding()}"
+                    outcome = f"timeout after {timeout:g} s: {run.progress(watch).holding()}"
                     break
                 time.sleep(0.5)
             scraper.poll()

@@ -206,8 +206,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="replay the data N times, with fresh candids after the first")
     loops.add_argument("--forever", action="store_true",
                        help="keep the replay looping with fresh candids until Ctrl-C (live only)")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
-                   help="give up after this long, saying which stage holds what (0: never)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="give up after this long, saying which stage holds what (default 900, none with "
+                   "--forever; 0: never)")
     p.add_argument("--trigger-seconds", type=float, default=1.0, help="the stream's micro-batch interval")
     p.add_argument("--plain", action="store_true", help="plain dashboard lines even on a terminal")
     p.add_argument("--dashboard-every", type=float, default=5.0, metavar="SECONDS",
