@@ -54,7 +54,8 @@ _BROKER: broker.EmbeddedBroker | None = None
 
 
 def connect() -> str:
-    """Bootstrap servers: ``MSB_BOOTSTRAP`` (``make lab``'s broker) if it answers, else our own tansu."""
+    """Bootstrap servers: ``MSB_BOOTSTRAP`` (``make lab``'s broker; a clear error if it does not answer),
+    else an embedded broker started for this kernel (stopped when the kernel exits)."""
     global _BROKER
     given = os.environ.get("MSB_BOOTSTRAP")
     if given:

@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 KAFKA_PORT=${LAB_KAFKA_PORT:-9092}
 LAB_PORT=${LAB_PORT:-8888}
 VISIT_INTERVAL=${LAB_VISIT_INTERVAL:-30}   # one visit every 30 s, the survey's own cadence
-DATA=${DATA:-${MSB_SHARED:-../shared}/data/ztf/alerts/ztf_public_20181129_v3.2}
+DATA=${MSB_DATA:-${MSB_SHARED:-../shared}/data/ztf/alerts/ztf_public_20181129_v3.2}   # what the notebooks read too
 OUT=${OUT:-out}/bootcamp
 mkdir -p "$OUT"
 
