@@ -88,8 +88,9 @@ def _fmt(value: Any) -> str:
 def _run(args: argparse.Namespace) -> int:
     from msb.alert import cutouts, summary
     from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore
-    from msb.cutouts import write_cutouts
 
+    if args.cutouts:  # PNG stamps need the `cutouts` extra (numpy, pillow, astropy); reading does not
+        from msb.cutouts import write_cutouts
     schemas = SchemaStore(args.schemas, args.schema_registry) if (args.schemas or args.schema_registry) else None
     decoder = AlertDecoder(schemas)
     widths = (14, 20, 15, 10, 10, 8, 5, 6)

@@ -14,8 +14,10 @@ env, securityContext, volume mounts); only what the kubelet itself would do is d
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ class ChartPod:
     volumes: dict[str, str]  # podman volume name -> "emptyDir" | "pvc:<fsGroup>"
     probes: list[Probe] = field(default_factory=list)
     users: dict[str, int] = field(default_factory=dict)  # container -> runAsUser
+    init: list[str] = field(default_factory=list)  # init containers' names
 
     def yaml(self) -> str:
         return yaml.safe_dump_all([*self.configmaps, self.pod], sort_keys=False)
@@ -111,6 +114,8 @@ def chart_pod(docs: list[dict[str, Any]], name: str) -> ChartPod:
                     if key in pod_security:
                         security.setdefault(key, pod_security[key])
                 out.users[c["name"]] = int(security.get("runAsUser", -1))
+                if target is init:
+                    out.init.append(c["name"])
                 for m in c.get("volumeMounts", []):
                     m["name"] = renamed[m["name"]]
                 for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -169,3 +174,68 @@ def remove(pod: ChartPod) -> None:
     podman("pod", "rm", "-f", "-t", "5", pod.name, check=False, timeout=120)
     for vol in pod.volumes:
         podman("volume", "rm", "-f", vol, check=False)
+
+
+def run_pod(pod: ChartPod, spec: Path) -> float:
+    """Volumes created, the pod played; returns the monotonic time `podman kube play` started."""
+    remove(pod)
+    create_volumes(pod)
+    spec.write_text(pod.yaml())
+    started = time.monotonic()
+    podman("kube", "play", str(spec), timeout=900)
+    return started
+
+
+def exec_in(pod: str, container: str, *cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return podman("exec", f"{pod}-{container}", *cmd, check=False, timeout=timeout)
+
+
+def http_get(pod: str, container: str, port: int, path: str) -> tuple[int, str]:
+    """GET from inside a container (the images carry Python, not curl): (status, body), 0 if refused."""
+    code = ("import sys, urllib.request, urllib.error\n"
+            "try:\n r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode())\n"
+            "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\n")
+    res = exec_in(pod, container, "python3", "-c", code, f"http://127.0.0.1:{port}{path}")
+    if res.returncode != 0:
+        return 0, res.stderr
+    status, _, body = res.stdout.partition("\n")
+    return int(status), body
+
+
+def metric(text: str, name: str) -> float:
+    """Sum of a metric's samples in Prometheus text format (0 when absent)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith("#") and line[len(name)] in " {")
+
+
+def classified_candids(pod: str, bootstrap: str) -> list[int]:
+    """Every candid on `classified`, read with `msb consume` from inside the crossmatch container."""
+    res = exec_in(pod, "crossmatch", "msb", "consume", "--topic", "classified", "--json", "--idle", "3",
+                  "--bootstrap", bootstrap, timeout=300)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return [json.loads(line)["candid"] for line in res.stdout.splitlines() if line.startswith("{")]
+
+
+def wait_for(what: str, check: Any, timeout: float, every: float = 3.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def state(pod: str, container: str) -> str:
+    """'running 0', 'exited 0', ... ('' for no such container)."""
+    return podman("inspect", f"{pod}-{container}", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                  check=False).stdout.strip()
+
+
+def containers_conf(path: Path) -> Path:
+    """runc and explicit ulimits for every container (crun and the host's defaults fail here).
+    Soft = hard: podman 4.3 swaps the two of a `default_ulimits` pair. Use as CONTAINERS_CONF."""
+    path.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
+                    '[engine]\nruntime = "runc"\n')
+    return path

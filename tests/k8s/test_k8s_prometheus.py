@@ -155,3 +155,28 @@ def test_rule_signals_return_data(prometheus_with_exporter: PrometheusServer, wh
 def test_cluster_only_expressions_parse(prometheus_with_exporter: PrometheusServer, where: str, expr: str) -> None:
     """Expressions on cluster-only metrics cannot return data here, but Prometheus must accept them."""
     prometheus_with_exporter.query(grafana_to_promql(expr))
+
+
+def _rule_expr(name: str) -> str:
+    rules = [r for doc in find(render(), "PrometheusRule") for g in doc["spec"]["groups"] for r in g["rules"]]
+    return next(r["expr"] for r in rules if r.get("alert") == name)
+
+
+DRIVER_DOWN_RULES = ("MsbStreamDown", "MsbStreamNoExecutors", "MsbNoAlertProcessed")
+
+
+def test_stream_rules_fire_when_the_driver_is_down(tmp_path: Path) -> None:
+    """The driver down exports no msb_stream_* series at all: the rules watching it must still fire
+    (a rule on `max(msb_stream_executors) < 1` alone never would), while the replay keeps sending."""
+    metrics = set().union(*(m for component, m in COMPONENT_METRICS.items() if component != "stream"))
+    assert not any(m.startswith("msb_stream_") for m in metrics)
+    with SyntheticExporter(metrics) as exporter:
+        exporter.tick()
+        with PrometheusServer({"no-stream": [f"127.0.0.1:{exporter.port}"]}, tmp_path) as prom:
+            prom.wait_for_targets(scrapes=4)
+            for name in DRIVER_DOWN_RULES:
+                assert prom.query(_rule_expr(name)), f"{name} would not fire with the driver down"
+
+
+def test_stream_down_rules_quiet_when_the_driver_is_up(prometheus_with_exporter: PrometheusServer) -> None:
+    assert not prometheus_with_exporter.query(_rule_expr("MsbStreamDown"))

@@ -61,7 +61,7 @@ def test_dockerfiles(dockerfile: str, extra: str) -> None:
     without a registry; each image installs its own component's extra; it ends non-root."""
     text = (REPO / dockerfile).read_text()
     assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in text
-    assert text.count("FROM ${BASE_IMAGE}") == 2
+    assert text.count("FROM ${BASE_IMAGE}") == 3  # requirements, build, runtime
     assert f"requirements.py /src/pyproject.toml {extra} " in text
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert extra in extras

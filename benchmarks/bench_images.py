@@ -1,0 +1,105 @@
+"""The container images and the chart's pods (single-host mode) run with podman.
+
+1. `make images`: the time of a full rebuild of the msb layers and each image's size.
+2. The chart's rendered pods (charts/msb/ci/embedded-values.yaml) played as one podman pod, the ZTF
+   night replayed as fast as the broker takes it: seconds from `podman kube play` to the first
+   classified alert and to every one of the 291 alerts passing `fink`; beside them, in the same run,
+   the same four stages as host processes (`msb run --sequential`-free: broker, replay, stream,
+   crossmatch started together by `msb run`), so the ratio is the containers' own cost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.record import record
+from msb import paths
+from tests.images import chart_pod as cp
+from tests.images.test_chart_pods import BOOTSTRAP, build_images, fink_candids, single_host_values
+from tests.k8s.k8s_support import render
+
+COMMAND = "make bench BENCH=images"
+POD = "msb-bench"
+
+
+def image_sizes() -> dict[str, str]:
+    out = cp.podman("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}").stdout
+    sizes = {}
+    for line in out.splitlines():
+        name, _, size = line.partition(" ")
+        name = name.removeprefix("localhost/")
+        if name in ("msb-replay:dev", "msb-stream:dev", "msb-crossmatch:dev", "msb-base:bookworm"):
+            sizes[name] = size
+    return sizes
+
+
+def pod_timings(work: Path) -> dict[str, float]:
+    expected = fink_candids(paths.ztf_night())
+    pod = cp.chart_pod(render(single_host_values(paths.shared_dir(), {"mode": "max", "value": 0})), POD)
+    try:
+        started = cp.run_pod(pod, work / "pod.yaml")
+        played = time.monotonic() - started
+        cp.wait_for("the catalog build", lambda: cp.state(POD, "crossmatch").startswith("running"), 600, every=0.5)
+        catalogs = time.monotonic() - started
+        cp.wait_for("a first classified alert", lambda: cp.metric(
+            cp.http_get(POD, "crossmatch", 8080, "/metrics")[1], "msb_crossmatch_alerts_classified_total") > 0,
+            900, every=0.5)
+        first = time.monotonic() - started
+        cp.wait_for("every fink alert", lambda: expected <= set(cp.classified_candids(POD, BOOTSTRAP)), 900, every=2)
+        every = time.monotonic() - started
+    finally:
+        cp.remove(pod)
+    return {"kube_play": played, "catalogs": catalogs, "first": first, "all": every}
+
+
+def host_timing(work: Path) -> float:
+    """The same night through `msb run` (broker, replay, stream, crossmatch as host processes)."""
+    t0 = time.monotonic()
+    subprocess.run(["msb", "run", "--data", str(paths.ztf_night()), "--out", str(work / "out"),
+                    "--catalogs", str(work / "catalogs"), "--visit-interval", "0"],
+                   check=True, capture_output=True, timeout=1800)
+    return time.monotonic() - t0
+
+
+def main() -> None:
+    os.environ["CONTAINERS_CONF"] = str(cp.containers_conf(Path(tempfile.mkdtemp()) / "containers.conf"))
+    cp.podman("rmi", "-f", "msb-replay:dev", "msb-stream:dev", "msb-crossmatch:dev", check=False)
+    t0 = time.monotonic()
+    build_images()  # base image and dependency layers cached; msb's own layers rebuilt
+    build = time.monotonic() - t0
+    sizes = image_sizes()
+    with tempfile.TemporaryDirectory() as tmp:
+        pod = pod_timings(Path(tmp))
+        host = host_timing(Path(tmp))
+    rows = "\n".join(f"| `{name}` | {size} |" for name, size in sorted(sizes.items()))
+    body = f"""
+| image | size |
+|---|---|
+{rows}
+
+`make images` with podman, dependency layers cached: {build:.0f} s for the three images.
+
+The chart's pods in single-host mode (`charts/msb/ci/embedded-values.yaml`: embedded broker, Spark
+`local[2]` in the driver pod, catalogs built by the crossmatch's init container), played with
+`podman kube play` as one pod, the ZTF night (498 alerts) replayed at full speed:
+
+| from `podman kube play` to | seconds |
+|---|---|
+| pod created, containers started | {pod['kube_play']:.1f} |
+| catalog store built (init container done) | {pod['catalogs']:.1f} |
+| first classified alert | {pod['first']:.1f} |
+| all 291 alerts passing `fink` on `classified` | {pod['all']:.1f} |
+
+Same night, same stages as host processes (`msb run --visit-interval 0`, catalogs built, start to
+end): {host:.1f} s; the pod takes {pod['all'] / host:.2f}x that, container start-up and the catalog
+build included.
+"""
+    record("images", "Container images and the chart's pods", COMMAND, body)
+
+
+if __name__ == "__main__":
+    main()
