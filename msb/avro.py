@@ -112,24 +112,48 @@ class PrefixReader:
             return False
         return True
 
-    def read(self, datum: bytes | memoryview, wanted: frozenset[str]) -> dict[str, Any] | None:
-        """The wanted fields of one datum, or None if they are not all in the primitive prefix."""
-        out: dict[str, Any] = {}
+    def _walk(self, datum: bytes | memoryview) -> Iterator[tuple[str, str, Any, int, int]]:
+        """(path, type, value, start, end) of each prefix field; the value's bytes are [start, end)."""
         pos = 0
         for path, ftype in self._steps:
             if ftype is None:
-                return None
+                return
             if isinstance(ftype, list):
                 idx, pos = _read_long(datum, pos)
                 if not 0 <= idx < len(ftype):
                     raise AlertDecodeError(f"union index {idx} out of range for field {path}")
                 ftype = ftype[idx]
+            start = pos
             value, pos = _read_primitive(datum, pos, ftype)
+            yield path, ftype, value, start, pos
+
+    def read(self, datum: bytes | memoryview, wanted: frozenset[str]) -> dict[str, Any] | None:
+        """The wanted fields of one datum, or None if they are not all in the primitive prefix."""
+        out: dict[str, Any] = {}
+        for path, _type, value, _start, _end in self._walk(datum):
             if path in wanted:
                 out[path] = value
                 if len(out) == len(wanted):
                     return out
         return None
+
+    def with_longs(self, datum: bytes | memoryview, values: dict[str, int]) -> bytes | None:
+        """The datum with these int/long prefix fields set (spliced: no decode), or None if one is not
+        an int/long of the prefix."""
+        spans: list[tuple[int, int, int]] = []
+        for path, ftype, _value, start, end in self._walk(datum):
+            if path in values and ftype in ("int", "long"):
+                spans.append((start, end, values[path]))
+                if len(spans) == len(values):
+                    break
+        else:
+            return None
+        out, last = bytearray(), 0
+        for start, end, value in spans:
+            out += datum[last:start]
+            out += _write_long(value)
+            last = end
+        return bytes(out + datum[last:])
 
 
 def _read_primitive(buf: bytes | memoryview, pos: int, ftype: str) -> tuple[Any, int]:
@@ -281,17 +305,19 @@ def with_new_ids(decoder: AlertDecoder, msg: bytes, ids: dict[str, int]) -> byte
     """The same alert with some id fields replaced (``"candid"``, ``"candidate.candid"``...), in the
     same wire format: a looping replay sends fresh alerts that nothing deduplicates away."""
     ws, datum = decoder.writer_schema(msg)
-    record = _schemaless(io.BytesIO(datum), ws.parsed)
-    for path, value in ids.items():
-        node = record
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node[part]
-        if leaf in node:
-            node[leaf] = value
-    buf = io.BytesIO()
-    schemaless_writer(buf, ws.parsed, record)
-    body = buf.getvalue()
+    body = ws.prefix.with_longs(datum, ids)  # ids lead both surveys' alerts: a splice, no decode
+    if body is None:
+        record = _schemaless(io.BytesIO(datum), ws.parsed)
+        for path, value in ids.items():
+            node = record
+            *parents, leaf = path.split(".")
+            for part in parents:
+                node = node[part]
+            if leaf in node:
+                node[leaf] = value
+        buf = io.BytesIO()
+        schemaless_writer(buf, ws.parsed, record)
+        body = buf.getvalue()
     if msg[:4] != MAGIC:  # Confluent wire format: keep the schema id
         return bytes(msg[:5]) + body
     _, pos, sync = decoder.container._header(msg)
@@ -431,7 +457,11 @@ class AlertDecoder:
         raise AlertDecodeError("neither an Avro container file nor Confluent wire format")
 
     def decode(self, msg: bytes) -> dict[str, Any]:
-        ws, datum = self.writer_schema(msg)
+        return self.read(*self.writer_schema(msg))
+
+    @staticmethod
+    def read(ws: WriterSchema, datum: bytes | memoryview) -> dict[str, Any]:
+        """The record of a datum whose writer schema is known (the header is not parsed again)."""
         return _schemaless(io.BytesIO(datum), ws.parsed)
 
     def prefix(self, msg: bytes, wanted: frozenset[str]) -> tuple[WriterSchema, dict[str, Any] | None]:
