@@ -27,3 +27,8 @@ def rubin_schemas() -> Path:
 
 def catalogs_dir() -> Path:
     return shared_dir() / "data" / "catalogs"
+
+
+def catalog_store() -> Path:
+    """The crossmatch catalog store: ``MSB_CATALOGS``, else ``./catalogs`` in the working directory."""
+    return Path(os.environ.get("MSB_CATALOGS", "catalogs")).resolve()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import shutil
 import sys
 import time
@@ -191,7 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="writer schemas for Confluent wire-format alerts (Rubin)")
     p.add_argument("--quality", default="fink", help="quality cut preset of the stream (fink, ztf-pure, rubin, none)")
     p.add_argument("--master", default="local[2]", help="Spark master")
-    p.add_argument("--catalogs", type=Path, default=Path(os.environ.get("MSB_CATALOGS", "catalogs")).resolve(),
+    p.add_argument("--catalogs", type=Path, default=paths.catalog_store(),
                    metavar="DIR", help="crossmatch catalog store (env MSB_CATALOGS); built on first use")
     p.add_argument("--replay-metrics-port", type=int, help="serve the replay's /metrics here")
     p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")

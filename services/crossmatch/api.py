@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
-from msb.crossmatch.match import Crossmatcher, display_value
+from msb.crossmatch.match import EVIDENCE, Crossmatcher, display_value
 from msb.crossmatch.metrics import XmatchMetrics
-from msb.crossmatch.records import EVIDENCE_FIELDS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 MAX_POSITIONS = 10_000
@@ -63,7 +62,7 @@ def parse_request(body: Any, known: list[str], max_positions: int = MAX_POSITION
     n = len(positions)
     ra, dec = np.empty(n), np.empty(n)
     ids: list[Any] = []
-    evidence = {k: np.full(n, np.nan) for k in EVIDENCE_FIELDS}
+    evidence = {k: np.full(n, np.nan) for k in EVIDENCE}
     for i, p in enumerate(positions):
         if not isinstance(p, dict):
             raise RequestError(f"positions[{i}] must be an object with ra and dec")
@@ -75,7 +74,7 @@ def parse_request(body: Any, known: list[str], max_positions: int = MAX_POSITION
         if abs(dec[i]) > 90:
             raise RequestError(f"positions[{i}].dec = {dec[i]:g} is outside [-90, 90] degrees")
         ids.append(p.get("id", i))
-        for k in EVIDENCE_FIELDS:
+        for k in EVIDENCE:
             if p.get(k) is not None:
                 evidence[k][i] = _number(p[k], f"positions[{i}].{k}")
     catalogs = body.get("catalogs")

@@ -13,9 +13,9 @@ STORE_HELP = ("catalog store folder (default: $MSB_CATALOGS, else ./catalogs in 
 
 
 def _store(args: argparse.Namespace) -> Path:
-    from msb.crossmatch.store import default_store
+    from msb.paths import catalog_store
 
-    return Path(args.catalogs).resolve() if args.catalogs else default_store()
+    return Path(args.catalogs).resolve() if args.catalogs else catalog_store()
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from msb.crossmatch.ingest import Columns
 from msb.crossmatch.rules import SIMBAD_LABELS
-from msb.crossmatch.store import Manifest, build, list_catalogs, source_fingerprint
+from msb.crossmatch.store import Manifest, build, build_spec, source_fingerprint
 
 from msb import paths
 
@@ -52,17 +52,13 @@ DEFAULTS: tuple[Spec, ...] = (
 )
 
 
-def _spec_key(spec: Spec) -> dict[str, object]:
-    return {"name": spec.name, "cols": asdict(spec.cols), "radius": spec.radius, "max_radius": spec.max_radius,
-            "skip_invalid": spec.skip_invalid, "max_partition_rows": 1_000_000}
-
-
 def is_current(spec: Spec, source: Path, store: Path) -> bool:
     m = store / spec.name / "manifest.json"
     if not m.is_file():
         return False
     try:
-        _, digest = source_fingerprint([source / f for f in spec.files], _spec_key(spec))
+        key = build_spec(spec.name, spec.cols, spec.radius, spec.max_radius, spec.skip_invalid)
+        _, digest = source_fingerprint([source / f for f in spec.files], key)
     except FileNotFoundError:
         return False
     return Manifest.load(m).fingerprint == digest
@@ -103,7 +99,3 @@ def _copy_simbad_labels(source: Path, store: Path) -> None:
 def default_rows_hint() -> int:
     """About how many rows the default set holds (for a progress bar total)."""
     return 3_027_000
-
-
-def built_names(store: Path) -> list[str]:
-    return [m.name for m in list_catalogs(store)]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 from msb.crossmatch.rules import Classifier, simbad_labels, simbad_labels_file
-from msb.crossmatch.sky import nearest
+from msb.crossmatch.sky import Pairs, nearest
 from msb.crossmatch.store import Catalog, Matches, open_catalogs
 
+# The alert fields the rules may read besides the matches (rules.yaml `when:` conditions); the
+# service takes them from each alert and the HTTP API from each request position.
 EVIDENCE = ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")
 
 
@@ -100,6 +102,4 @@ class Crossmatcher:
 
 def _nearest(m: Matches, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Index into m of each alert's nearest match (-1 if none) and its separation."""
-    from msb.crossmatch.sky import Pairs
-
     return nearest(Pairs(m.alert, np.arange(len(m.alert)), m.sep_arcsec), n)

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from msb.crossmatch.match import EVIDENCE
 
 from msb import kafka
 from msb.alert import summary
 from msb.avro import ContainerEncoder
 
 SCHEMA_FILE = Path(__file__).parent / "schemas" / "classified.avsc"
-EVIDENCE_FIELDS = ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
 _INT_FIELDS = {"fid", "ndethist"}
 
@@ -24,9 +26,20 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         return rec
     flat = summary(rec)
     src = rec.get("candidate") or rec.get("diaSource") or {}
-    for k in (*EVIDENCE_FIELDS, "fid"):
+    for k in (*EVIDENCE, "fid"):
         flat.setdefault(k, src.get(k))
     return flat
+
+
+def positions(flat: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ra and dec columns of flat records (degrees)."""
+    return (np.array([r["ra"] for r in flat], dtype=np.float64),
+            np.array([r["dec"] for r in flat], dtype=np.float64))
+
+
+def evidence_columns(flat: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The EVIDENCE columns of flat records, NaN where a record lacks the field."""
+    return {k: np.array([np.nan if r.get(k) is None else r[k] for r in flat], dtype=np.float64) for k in EVIDENCE}
 
 
 def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int | None:
@@ -89,9 +102,6 @@ class ContainerWriter(ContainerEncoder):
 
 def write_parquet(records: list[dict[str, Any]], schema: dict[str, Any], path: Path) -> None:
     """One Parquet file of classified records, columns in schema order (atomic rename)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64()}
     fields = []
     for f in schema["fields"]:

@@ -18,11 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from msb.crossmatch.store import default_store
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from msb.crossmatch.api import ApiServer, State, build_app
+from msb.crossmatch.cds import CdsXmatch
+from msb.crossmatch.match import BatchResult, Crossmatcher
+from msb.crossmatch.metrics import XmatchMetrics
+from msb.crossmatch.records import (
+    ContainerWriter,
+    evidence_columns,
+    flatten,
+    output_records,
+    output_schema,
+    positions,
+    sent_ns,
+    write_parquet,
+)
 
 from msb import kafka
 from msb.avro import AlertDecodeError, AlertDecoder
+from msb.paths import catalog_store
 
 log = logging.getLogger("msb.crossmatch")
 
@@ -33,7 +47,7 @@ class XmatchConfig:
     topic: str = "processed"
     out_topic: str = "classified"
     group: str = "msb-crossmatch"
-    catalogs_dir: Path = field(default_factory=default_store)
+    catalogs_dir: Path = field(default_factory=catalog_store)
     catalogs: list[str] | None = None  # None: every built catalog
     out_dir: Path | None = None  # Parquet copy of the output, one file per batch
     http_port: int | None = 8080  # None: no HTTP API; 0: any free port
@@ -75,10 +89,6 @@ class DeliveryFailed(RuntimeError):
 
 class XmatchService:
     def __init__(self, config: XmatchConfig, log_fn: Callable[[str], None] | None = None) -> None:
-        from msb.crossmatch.match import Crossmatcher
-        from msb.crossmatch.metrics import XmatchMetrics
-        from msb.crossmatch.records import ContainerWriter, output_schema
-
         self.cfg = config
         self.say = log_fn or (lambda m: log.info(m))
         self.metrics = XmatchMetrics()
@@ -86,8 +96,6 @@ class XmatchService:
         self.stop_event = threading.Event()
         remote = None
         if config.cds_url:
-            from msb.crossmatch.cds import CdsXmatch
-
             remote = CdsXmatch(config.cds_url, timeout=config.cds_timeout,
                                on_failure=lambda e: (self.metrics.remote_failures.inc(), self.say(f"CDS xMatch: {e}")))
         self.xm = Crossmatcher.open(config.catalogs_dir, config.catalogs, remote=remote)
@@ -95,19 +103,17 @@ class XmatchService:
         self.schema = output_schema(self.xm.names)
         self.writer = ContainerWriter(self.schema)
         self.decoder = AlertDecoder()
-        self.api = None
-        from msb.crossmatch.api import State
-
+        self.api: ApiServer | None = None
         self.state = State()
         self.state.reason = "catalogs open; joining the consumer group"
+        self._assigned = False  # partitions assigned at least once (the idle clock starts then)
+        self._closing = False  # consumer.close() revokes every partition: keep the last lag on show
 
     # ------------------------------------------------------------------ lifecycle
 
     def start_api(self) -> int | None:
         if self.cfg.http_port is None:
             return None
-        from msb.crossmatch.api import ApiServer, build_app
-
         self.api = ApiServer(build_app(self.xm, self.metrics, self.state), self.cfg.http_host, self.cfg.http_port)
         port = self.api.start()
         self.summary.http_port = port
@@ -119,8 +125,6 @@ class XmatchService:
             self.api = None
 
     def run(self, stop_when: Callable[[Summary], bool] | None = None) -> Summary:
-        from confluent_kafka import Consumer, Producer
-
         t0 = time.monotonic()
         admin = kafka.wait_for_kafka(self.cfg.bootstrap)
         topics = admin.list_topics(timeout=10).topics
@@ -137,7 +141,6 @@ class XmatchService:
             Path(self.cfg.out_dir).mkdir(parents=True, exist_ok=True)
         last_input = time.monotonic()
         last_lag = 0.0
-        self._assigned = False
         try:
             while not self.stop_event.is_set():
                 msgs = consumer.consume(self.cfg.batch_size, timeout=self.cfg.poll_timeout)
@@ -164,7 +167,7 @@ class XmatchService:
         finally:
             producer.flush(10)
             self._update_lag(consumer)  # the last word on lag, e.g. 0 once the topic is done
-            self._closing = True  # keep that last lag on show: close() revokes every partition
+            self._closing = True
             consumer.close()
             self.summary.seconds = time.monotonic() - t0
         return self.summary
@@ -176,7 +179,7 @@ class XmatchService:
         self.say(f"assigned partitions {sorted(p.partition for p in partitions)} of {self.cfg.topic}")
 
     def _on_revoke(self, _consumer: Any, partitions: list[Any]) -> None:
-        if getattr(self, "_closing", False):
+        if self._closing:
             return
         for p in partitions:
             try:
@@ -186,10 +189,22 @@ class XmatchService:
 
     # ------------------------------------------------------------------ one batch
 
-    def _batch(self, msgs: list[Any], consumer: Any, producer: Any) -> None:
-        from confluent_kafka import TopicPartition
-        from msb.crossmatch.records import flatten, output_records, sent_ns, write_parquet
+    def _batch(self, msgs: list[Message], consumer: Consumer, producer: Producer) -> None:
+        """Decode, match, deliver, write Parquet, then commit: offsets move only once every record
+        of the batch is acknowledged (and on disk)."""
+        flat, sent = self._decode(msgs)
+        if not flat:
+            self._commit(msgs, consumer)
+            return
+        res, records = self._match(flat, sent)
+        self._deliver(records, sent, producer)
+        self._write_parquet(records)
+        self.metrics.batch_done(res.n, res.hits)
+        self._commit(msgs, consumer)
+        self._record(flat, res)
 
+    def _decode(self, msgs: list[Message]) -> tuple[list[dict[str, Any]], list[int | None]]:
+        """Flat records and their send times; undecodable messages are counted and skipped."""
         flat: list[dict[str, Any]] = []
         sent: list[int | None] = []
         for m in msgs:
@@ -204,22 +219,26 @@ class XmatchService:
                 continue
             flat.append(rec)
             sent.append(sent_ns(m.headers(), rec))
-        if flat:
-            t0 = time.perf_counter()
-            ra = np.array([r["ra"] for r in flat], dtype=np.float64)
-            dec = np.array([r["dec"] for r in flat], dtype=np.float64)
-            evidence = {k: np.array([np.nan if r.get(k) is None else r[k] for r in flat], dtype=np.float64)
-                        for k in ("ssdistnr", "ndethist", "sgscore1", "distpsnr1", "classtar")}
-            res = self.xm.run(ra, dec, evidence)
-            records = output_records(flat, res.classification, res.reason, res.columns, sent, time.time_ns())
-            self.metrics.batch.observe(time.perf_counter() - t0)
-            self._deliver(records, sent, producer)
-            if self.cfg.out_dir:
-                path = Path(self.cfg.out_dir) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
-                write_parquet(records, self.schema, path)
-                self.summary.parquet_files.append(str(path))
-            self.metrics.batch_done(res.n, res.hits)
-        # commit only now: every record of the batch is acknowledged (and on disk)
+        return flat, sent
+
+    def _match(self, flat: list[dict[str, Any]], sent: list[int | None]
+               ) -> tuple[BatchResult, list[dict[str, Any]]]:
+        """Crossmatch and classify: the batch's result and its output records."""
+        t0 = time.perf_counter()
+        ra, dec = positions(flat)
+        res = self.xm.run(ra, dec, evidence_columns(flat))
+        records = output_records(flat, res.classification, res.reason, res.columns, sent, time.time_ns())
+        self.metrics.batch.observe(time.perf_counter() - t0)
+        return res, records
+
+    def _write_parquet(self, records: list[dict[str, Any]]) -> None:
+        if not self.cfg.out_dir:
+            return
+        path = Path(self.cfg.out_dir) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+        write_parquet(records, self.schema, path)
+        self.summary.parquet_files.append(str(path))
+
+    def _commit(self, msgs: list[Message], consumer: Consumer) -> None:
         last: dict[tuple[str, int], int] = {}
         for m in msgs:
             key = (m.topic(), m.partition())
@@ -228,18 +247,20 @@ class XmatchService:
             consumer.commit(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()], asynchronous=False)
         except Exception as exc:  # noqa: BLE001 - a rebalance moved the partition: the new owner redoes it
             self.say(f"commit failed (partitions moved?); the batch will be redelivered: {exc}")
-        if flat:
-            self.summary.classified += res.n
-            self.summary.batches += 1
-            self.summary.hits.update(res.hits)
-            self.summary.by_class.update(res.classification.tolist())
-            if self.cfg.track_candids:
-                self.summary.candids.update(int(r["candid"]) for r in flat)
-            self.metrics.classified.inc(res.n)
-            for cls, n in Counter(res.classification.tolist()).items():
-                self.metrics.classes.labels(cls).inc(n)
 
-    def _deliver(self, records: list[dict[str, Any]], sent: list[int | None], producer: Any) -> None:
+    def _record(self, flat: list[dict[str, Any]], res: BatchResult) -> None:
+        """The committed batch in the summary and the metrics."""
+        self.summary.classified += res.n
+        self.summary.batches += 1
+        self.summary.hits.update(res.hits)
+        self.summary.by_class.update(res.classification.tolist())
+        if self.cfg.track_candids:
+            self.summary.candids.update(int(r["candid"]) for r in flat)
+        self.metrics.classified.inc(res.n)
+        for cls, n in Counter(res.classification.tolist()).items():
+            self.metrics.classes.labels(cls).inc(n)
+
+    def _deliver(self, records: list[dict[str, Any]], sent: list[int | None], producer: Producer) -> None:
         pending = list(range(len(records)))
         encoded = [self.writer.encode(r) for r in records]
         for _attempt in range(3):

@@ -38,11 +38,6 @@ EAGER_ROWS = 20_000_000
 CACHE_ROWS = 40_000_000
 
 
-def default_store() -> Path:
-    """``MSB_CATALOGS``, else ``./catalogs`` in the working directory (gitignored)."""
-    return Path(os.environ.get("MSB_CATALOGS", "catalogs")).resolve()
-
-
 @dataclass
 class Manifest:
     name: str
@@ -73,6 +68,14 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise CatalogError(f"{path}: not an msb catalog manifest (format {data.get('format')!r})")
         return cls(**data)
+
+
+def build_spec(name: str, cols: Columns, radius_arcsec: float, max_radius_arcsec: float | None = None,
+               skip_invalid: bool = False, max_partition_rows: int = MAX_PARTITION_ROWS) -> dict[str, object]:
+    """The build options a store depends on: with the sources, they make its fingerprint. `build`
+    and the up-to-date check of the default set both call this, so they cannot disagree."""
+    return {"name": name, "cols": asdict(cols), "radius": radius_arcsec, "max_radius": max_radius_arcsec,
+            "skip_invalid": skip_invalid, "max_partition_rows": max_partition_rows}
 
 
 def source_fingerprint(paths: Iterable[Path], spec: dict[str, object]) -> tuple[list[dict[str, object]], str]:
@@ -128,8 +131,7 @@ def build(name: str, paths: list[Path], cols: Columns, radius_arcsec: float, sto
         if not Path(p).is_file():
             raise CatalogError(f"{p}: no such file")
     t0 = time.perf_counter()
-    spec = {"name": name, "cols": asdict(cols), "radius": radius_arcsec, "max_radius": max_radius_arcsec,
-            "skip_invalid": skip_invalid, "max_partition_rows": max_partition_rows}
+    spec = build_spec(name, cols, radius_arcsec, max_radius_arcsec, skip_invalid, max_partition_rows)
     sources, digest = source_fingerprint(paths, spec)
     store.mkdir(parents=True, exist_ok=True)
     tmp = store / f".{name}.building-{os.getpid()}"
