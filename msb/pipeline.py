@@ -82,7 +82,6 @@ def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
 
 
 def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb.stream.cli import summary_lines
     from msb.stream.job import StreamConfig, run_stream
 
     summary = run_stream(StreamConfig(
@@ -92,10 +91,10 @@ def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
         processed_topic=topics.processed, dead_letter_topic=topics.dead_letters,
         metrics_port=args.stream_metrics_port,
     ))
-    result.processed = int(summary["quality_passed"])
-    result.dead_letters = int(summary["dead_letters"])
-    result.lines += ["stream"] + [f"  {line.strip()}" for line in summary_lines(summary)[1:]]
-    if summary.get("latency_p50_s") is not None:
+    result.processed = summary.quality_passed
+    result.dead_letters = summary.dead_letters
+    result.lines += ["stream"] + [f"  {line}" for line in summary.detail_lines()]
+    if summary.latency_p50_s is not None:
         result.lines.append("  (here the stages run one after another: latency includes Spark's start-up)")
     if result.dead_letters:
         result.ok = False

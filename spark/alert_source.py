@@ -14,19 +14,26 @@ from collections.abc import Iterator
 import pyarrow as pa
 from msb.stream.decode import decode_batches, settings_from_option, spark_ddl
 from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_range
+from msb.stream.outputs import OUTCOME_DDL, write_outputs
 from pyspark.sql.datasource import DataSource, InputPartition
 from pyspark.sql.types import StructType
 
 FORMAT = "msbalerts"
 
 class MsbAlerts(DataSource):
-    """``spark.readStream.format("msbalerts")``: msbkafka options plus ``decode`` (encode_settings)."""
+    """``spark.readStream.format("msbalerts")``: msbkafka options plus ``decode`` (settings_option).
+
+    With ``outputs`` (msb.stream.outputs.settings_option) too, each task also writes the outputs
+    of what it decoded and returns outcome rows instead of the decoded ones (the stream job).
+    """
 
     @classmethod
     def name(cls) -> str:
         return FORMAT
 
     def schema(self) -> str:
+        if "outputs" in {k.lower() for k in self.options}:
+            return OUTCOME_DDL  # the task writes the outputs itself: one outcome row per message
         return spark_ddl(settings_from_option(self._decode_option()).keep_cutouts)
 
     def _decode_option(self) -> str:
@@ -42,4 +49,8 @@ class MsbAlerts(DataSource):
 class AlertStreamReader(KafkaStreamReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, KafkaRange)
-        yield from decode_batches(self.options["decode"], read_range(self.options, partition, self.poll_timeout))
+        decoded = decode_batches(self.options["decode"], read_range(self.options, partition, self.poll_timeout))
+        if "outputs" in self.options:
+            yield from write_outputs(self.options["outputs"], decoded)
+        else:
+            yield from decoded

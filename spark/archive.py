@@ -1,7 +1,8 @@
 """The Parquet archive, partitioned by night, written exactly once per micro-batch.
 
-Spark writes a batch into a staging folder named after the batch; the driver then moves its
-files into ``night=YYYYMMDD/`` under names that carry the batch id. Once the Kafka outputs are
+The tasks that decode a batch write its alerts into the job's staging folder (outputs.py); the
+driver then moves the files the batch reported into ``night=YYYYMMDD/`` under names that carry
+the batch id, and empties the staging folder (what is left there came from failed attempts). Once the Kafka outputs are
 also done the job writes a marker: a batch whose marker exists is skipped; a batch retried after a
 crash first removes whatever files an earlier attempt had moved. Folders starting with ``_`` are
 ignored by Parquet readers. The archive must be a POSIX path (local disk, or a volume shared by driver and executors).
@@ -14,8 +15,6 @@ import os
 import shutil
 from pathlib import Path
 
-from pyspark.sql import DataFrame
-
 
 class Archive:
     def __init__(self, root: str | Path, checkpoint: str | Path) -> None:
@@ -24,6 +23,8 @@ class Archive:
         self.tag = hashlib.sha1(str(Path(checkpoint).resolve()).encode()).hexdigest()[:10]
         self.markers = self.root / "_msb_batches"
         self.markers.mkdir(parents=True, exist_ok=True)
+        self.staging = self.root / "_staging" / self.tag
+        shutil.rmtree(self.staging, ignore_errors=True)  # files of a run that died mid-batch
 
     def _marker(self, batch_id: int) -> Path:
         return self.markers / f"{self.tag}-{batch_id}"
@@ -31,17 +32,16 @@ class Archive:
     def committed(self, batch_id: int) -> bool:
         return self._marker(batch_id).exists()
 
-    def write(self, df: DataFrame, batch_id: int) -> None:
+    def place(self, files: list[str], batch_id: int) -> None:
+        """Moves a batch's staged files (``<staging>/night=*/x.parquet``) into the archive."""
         prefix = f"b{self.tag}-{batch_id}-"
         for stale in self.root.glob(f"night=*/{prefix}*"):  # an earlier, interrupted attempt
             stale.unlink()
-        staging = self.root / "_staging" / f"{self.tag}-{batch_id}"
-        df.write.mode("overwrite").partitionBy("night").parquet(str(staging))
-        for i, part in enumerate(sorted(staging.glob("night=*/*.parquet"))):
-            dest = self.root / part.parent.name / f"{prefix}{i:05d}.parquet"
+        for i, path in enumerate(sorted(Path(f) for f in files)):
+            dest = self.root / path.parent.name / f"{prefix}{i:05d}.parquet"
             dest.parent.mkdir(exist_ok=True)
-            os.replace(part, dest)
-        shutil.rmtree(staging, ignore_errors=True)
+            os.replace(path, dest)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def commit(self, batch_id: int) -> None:
         """Marks the batch done: only after every output of the batch (archive and Kafka) succeeded."""

@@ -75,12 +75,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--available-now", action="store_true",
                    help="process everything already in the topic, then exit (else run until stopped)")
     g.add_argument("--trigger-seconds", type=float, default=1.0, help="micro-batch interval when streaming")
-    g.add_argument("--master", default="local[2]", help="Spark master: local[N] or k8s://https://HOST:PORT")
+    g.add_argument("--master", default="local[2]",
+                   help="Spark master: local[N] (threads), local-cluster[N,CORES,MB] (N executor processes on this "
+                        "machine) or k8s://https://HOST:PORT")
     g.add_argument("--metrics-port", type=int, default=9402, help="Prometheus /metrics port (0: any free port)")
     g.add_argument("--conf", action="append", metavar="KEY=VALUE", help="extra Spark setting")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     k8s.add_arguments(p)
+
+
+# The `stream` extra's packages (pyproject.toml); a filter's own missing import is reported as such.
+STREAM_PACKAGES = ("pyspark", "py4j", "numpy", "pandas", "pyarrow")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,23 +115,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def summary_lines(s: dict[str, Any]) -> list[str]:
-    lines = [
-        f"msb stream: {s['input']} messages in {s['batches']} batches, {s['seconds']} s "
-        f"({s['kafka_format']} Kafka source)",
-        f"  decoded        {s['decoded']}",
-        f"  dead letters   {s['dead_letters']}  -> {s['topics']['dead_letters']}",
-        f"  quality passed {s['quality_passed']}  ({s['quality']})  -> {s['topics']['processed']}, {s['archive']}",
-    ]
-    for name, n in s["filters"].items():
-        lines.append(f"  filter {name:<24} {n:>6}  -> {s['topics']['filters'][name]}")
-    if s.get("latency_p50_s") is not None:
-        lines.append(f"  end-to-end latency p50 {s['latency_p50_s']} s, p99 {s['latency_p99_s']} s")
-    if s.get("skipped_batches"):
-        lines.append(f"  {s['skipped_batches']} batch(es) already committed before a restart, skipped")
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
     from msb.stream.job import run_stream
 
@@ -135,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         summary = run_stream(config)
     except (ValueError, FileNotFoundError, ImportError, KafkaUnreachable) as exc:
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in STREAM_PACKAGES:
+            raise  # msb's own command line names the extra to install
         print(f"msb stream: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=1) if args.json else "\n".join(summary_lines(summary)))
+    print(json.dumps(summary.as_dict(), indent=1) if args.json else "\n".join(summary.lines()))
     return 0

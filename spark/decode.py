@@ -216,9 +216,8 @@ class BatchDecoder:
             try:
                 if value is None:
                     raise AlertDecodeError("empty message (null value)")
-                ws, _ = self.decoder.writer_schema(value)
-                survey = survey_of(ws)
-                row = flatten(self.decoder.decode(value), survey, self.settings.keep_cutouts)
+                ws, datum = self.decoder.writer_schema(value)  # the header, parsed once per message
+                row = flatten(self.decoder.read(ws, datum), survey_of(ws), self.settings.keep_cutouts)
                 if row.get("candid") is None or row.get("objectId") is None:
                     raise AlertDecodeError("alert has no candid/objectId")
             except AlertDecodeError as exc:
@@ -250,7 +249,7 @@ class BatchDecoder:
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The mapInArrow function: Kafka-shaped batches in, flat batches out."""
         for batch in batches:
-            cols = batch.to_pydict()
+            cols = batch.select(["topic", "partition", "offset", "headers", "value"]).to_pydict()
             meta = [
                 {"topic": t, "partition": p, "offset": o, "msb_sent_ns": sent_ns(h)}
                 for t, p, o, h in zip(cols["topic"], cols["partition"], cols["offset"], cols["headers"], strict=True)

@@ -1,7 +1,8 @@
 """The stream job: Kafka -> decode -> quality cut -> filters -> Kafka topics + Parquet archive.
 
-One streaming query; each micro-batch is read from Kafka and decoded once (mapInArrow over
-plain-Python decoding), persisted, and written by foreachBatch to every output:
+One streaming query, one Spark action per micro-batch: the tasks that read and decode the alerts
+write every output themselves (outputs.py) and return one outcome row per message, which
+foreachBatch collects to place the archive files and count:
 
 * ``processed``: alerts that passed the quality cut, one-record Avro containers
   (schemas/processed.avsc), key objectId, the replay's ``msb_sent_ns`` header carried through;
@@ -9,7 +10,7 @@ plain-Python decoding), persisted, and written by foreachBatch to every output:
 * the dead-letter topic: JSON {topic, partition, offset, reason, value_base64};
 * the Parquet archive, partitioned by night, exactly once per batch (archive.py).
 
-Delivery: Kafka outputs are written before the archive and before Spark commits the batch, so
+Delivery: Kafka outputs are acknowledged before the archive is placed and Spark commits the batch, so
 after a crash a batch is replayed: Kafka outputs are at-least-once (deduplicate on candid),
 the archive exactly-once.
 """
@@ -20,14 +21,16 @@ import functools
 import glob
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from msb.stream import filters as filters_mod
 from msb.stream import quality as quality_mod
-from msb.stream.decode import DecodeSettings, decode_batches, settings_option, spark_ddl
+from msb.stream.decode import DecodeSettings, settings_option
+from msb.stream.outputs import OUTCOME_DDL, OutputSettings, decode_and_write
+from msb.stream.outputs import settings_option as outputs_option
+from msb.stream.summary import StreamSummary, StreamTopics
 
 
 @dataclass
@@ -87,9 +90,9 @@ def kafka_format(choice: str) -> str:
     raise ValueError(f"kafka format {choice!r}: choose auto, python or native")
 
 
-def decode_partition(settings: DecodeSettings) -> Any:
+def decode_partition(settings: DecodeSettings, outputs: str) -> Any:
     """The mapInArrow function of the native-kafka path (a module-level function: see decode.py)."""
-    return functools.partial(decode_batches, settings_option(settings))
+    return functools.partial(decode_and_write, settings_option(settings), outputs)
 
 
 class StreamJob:
@@ -102,9 +105,7 @@ class StreamJob:
             filters=filters_mod.select(config.filters, dirs),
         )
         self.format = kafka_format(config.kafka_format)
-        self.totals: dict[str, Any] = {"batches": 0, "input": 0, "decoded": 0, "dead_letters": 0,
-                                       "quality_passed": 0, "skipped_batches": 0,
-                                       "filters": dict.fromkeys(self.settings.filters, 0)}
+        self.summary = StreamSummary(filters=dict.fromkeys(self.settings.filters, 0))
         self.latencies: list[float] = []
         self.metrics: Any = None
         self.spark: Any = None
@@ -130,20 +131,12 @@ class StreamJob:
             conf = java_client_config(conf)
         return {f"kafka.{k}": str(v) for k, v in conf.items()}
 
-    def _sink_options(self) -> dict[str, str]:
-        from msb.kafka import parse_options
-
-        opts = self._kafka_options()
-        if self.format == "msbkafka":  # the user's producer settings, read here in the driver
-            opts.update({f"kafka.{k}": v for k, v in parse_options(os.environ.get("MSB_PRODUCER_OPTIONS")).items()})
-        return opts
-
     def source(self, spark: Any) -> Any:
         c = self.config
         fused = self.format == "msbkafka"  # Python source: decode where the bytes are read
         reader = spark.readStream.format("msbalerts" if fused else self.format)
         if fused:
-            reader = reader.option("decode", settings_option(self.settings))
+            reader = reader.option("decode", settings_option(self.settings)).option("outputs", self._outputs())
         for k, v in self._kafka_options().items():
             reader = reader.option(k, v)
         reader = reader.option("subscribe", c.topic).option("startingOffsets", c.starting_offsets)
@@ -156,111 +149,62 @@ class StreamJob:
         if fused:
             return reader.load()
         raw = reader.load().select("topic", "partition", "offset", "value", "headers")
-        return raw.mapInArrow(decode_partition(self.settings), spark_ddl(c.keep_cutouts))
+        return raw.mapInArrow(decode_partition(self.settings, self._outputs()), OUTCOME_DDL)
+
+    def _outputs(self) -> str:
+        """Where the decoding tasks write (outputs.py): producer settings read here, in the driver."""
+        from msb.kafka import producer_config
+
+        c = self.config
+        return outputs_option(OutputSettings(
+            producer=producer_config(c.bootstrap), processed=c.processed, dead_letters=c.dead_letters,
+            filter_prefix=c.filter_topic(""), staging=str(self.archive.staging)))
 
     # ------------------------------------------------------------------ per batch
 
-    def outputs(self, df: Any) -> Any:
-        """One DataFrame (topic, key, value, headers) with every Kafka message of the batch."""
-        from pyspark.sql import functions as F
-
-        c = self.config
-        header = F.filter(
-            F.array(F.struct(F.lit("msb_sent_ns").alias("key"),
-                             F.col("msb_sent_ns").cast("string").cast("binary").alias("value"))),
-            lambda h: h["value"].isNotNull())
-        good = df.where("quality_pass")
-        key = F.col("objectId").cast("binary")
-        processed = good.select(F.lit(c.processed).alias("topic"), key.alias("key"),
-                                F.col("processed").alias("value"), header.alias("headers"))
-        per_filter = good.select(F.explode("filters").alias("f"), key.alias("key"), F.col("processed").alias("value"),
-                                 header.alias("headers")).select(
-            F.concat(F.lit(f"{c.topic_prefix}filter-"), "f").alias("topic"), "key", "value", "headers")
-        bad = df.where(F.col("error").isNotNull())
-        dead = bad.select(
-            F.lit(c.dead_letters).alias("topic"),
-            F.concat_ws("/", "topic", "partition", "offset").cast("binary").alias("key"),
-            F.to_json(F.struct("topic", "partition", "offset", F.col("error").alias("reason"),
-                               F.base64("raw").alias("value_base64"))).cast("binary").alias("value"),
-            F.array().cast("array<struct<key:string,value:binary>>").alias("headers"))
-        return processed.unionByName(per_filter).unionByName(dead)
-
-    def batch_stats(self, df: Any) -> dict[str, Any]:
-        from pyspark.sql import functions as F
-
-        aggs = [F.count(F.lit(1)).alias("input"),
-                F.sum(F.col("error").isNotNull().cast("int")).alias("dead"),
-                F.sum(F.coalesce(F.col("quality_pass"), F.lit(False)).cast("int")).alias("passed"),
-                F.collect_list(F.when(F.col("quality_pass"), F.col("msb_sent_ns"))).alias("sent")]
-        aggs += [F.sum(F.array_contains("filters", n).cast("int")).alias(f"f_{i}")
-                 for i, n in enumerate(self.settings.filters)]
-        row = df.agg(*aggs).collect()[0]
-        return {"input": row["input"], "dead": row["dead"] or 0, "passed": row["passed"] or 0, "sent": row["sent"],
-                "filters": {n: row[f"f_{i}"] or 0 for i, n in enumerate(self.settings.filters)}}
-
     def process_batch(self, df: Any, batch_id: int) -> None:
+        """One Spark action: the tasks decode and write; the driver places the archive and counts."""
         if self.archive.committed(batch_id):  # done before a crash, only Spark's commit was lost
-            self.totals["skipped_batches"] += 1
+            self.summary.skipped_batches += 1
             return
         t0 = time.monotonic()
-        df.persist()
-        try:
-            stats = self.batch_stats(df)  # reads, decodes and caches the batch
-            done_ns = 0
+        rows = df.collect()  # outcome rows (outputs.OUTCOME_DDL), after every Kafka output is acknowledged
+        self.archive.place(sorted({r["archive_file"] for r in rows if r["archive_file"]}), batch_id)
+        self.archive.commit(batch_id)
+        passed = [r for r in rows if r["quality_pass"]]
+        dead = sum(r["error"] is not None for r in rows)
+        filters = {n: sum(n in r["filters"] for r in passed) for n in self.settings.filters}
+        self.summary.add_batch(len(rows), dead, len(passed), filters, time.monotonic() - t0)
+        self._observe(len(rows), dead, len(passed), filters, [r["latency_s"] for r in passed if r["latency_s"]])
 
-            def to_kafka() -> int:
-                out = self.outputs(df).write.mode("append").format(self.format)
-                for k, v in self._sink_options().items():
-                    out = out.option(k, v)
-                out.save()
-                return time.time_ns()
+    @property
+    def totals(self) -> StreamSummary:
+        """The running summary (its former name, when it was a dict)."""
+        return self.summary
 
-            drop = ["quality_pass", "error", "raw", "processed"]
-            # Two independent jobs over the cached batch, run together so their fixed costs overlap.
-            # The Kafka write stays on this thread: Python data sources are looked up per thread.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="msb-archive") as pool:
-                archived = pool.submit(self.archive.write, df.where("quality_pass").drop(*drop), batch_id)
-                if stats["input"]:
-                    done_ns = to_kafka()
-                archived.result()
-            self.archive.commit(batch_id)
-        finally:
-            df.unpersist()
-        self._count(stats, done_ns)
-        self.totals.setdefault("batch_log", []).append((stats["input"], round(time.monotonic() - t0, 3)))
-
-    def _count(self, s: dict[str, Any], done_ns: int) -> None:
-        t = self.totals
-        t["batches"] += 1
-        t["input"] += s["input"]
-        t["decoded"] += s["input"] - s["dead"]
-        t["dead_letters"] += s["dead"]
-        t["quality_passed"] += s["passed"]
-        for n, v in s["filters"].items():
-            t["filters"][n] += v
-        lat = [(done_ns - ns) / 1e9 for ns in s["sent"] if ns]
+    def _observe(self, messages: int, dead: int, passed: int, filters: dict[str, int], lat: list[float]) -> None:
         self.latencies += lat
         m = self.metrics
         if m is not None:
             m.batches.inc()
-            m.processed_rows.inc(s["input"] - s["dead"])
-            m.quality_passed.inc(s["passed"])
-            m.dead_letters.inc(s["dead"])
-            for n, v in s["filters"].items():
+            m.processed_rows.inc(messages - dead)
+            m.quality_passed.inc(passed)
+            m.dead_letters.inc(dead)
+            for n, v in filters.items():
                 m.filter_alerts.labels(n).inc(v)
             for x in lat:
                 m.latency.observe(x)
             m.executors.set(self._executors())
 
     def _executors(self) -> int:
-        if self.config.master.startswith("local"):
+        if self.config.master.startswith("local["):
             return 1
         infos = self.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
         return max(len(infos) - 1, 0)  # the list includes the driver
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> StreamSummary:
         from msb.stream.archive import Archive
         from msb.stream.metrics import MetricsListener, StreamMetrics
         from msb.stream.session import build_session
@@ -278,7 +222,7 @@ class StreamJob:
         self.spark = spark = build_session(c.master, c.app_name, conf)
         self.metrics = StreamMetrics()
         port = serve(self.metrics.registry, c.metrics_port)
-        self.totals["metrics_port"] = port
+        self.summary.metrics_port = port
         listener = MetricsListener(self.metrics, c.app_name)
         spark.streams.addListener(listener)
         started = time.monotonic()
@@ -294,13 +238,13 @@ class StreamJob:
         finally:
             self._drain_listener(query, listener)
             spark.streams.removeListener(listener)
-        self.totals["seconds"] = round(time.monotonic() - started, 2)
-        self.totals["latency_p50_s"], self.totals["latency_p99_s"] = _percentiles(self.latencies)
-        self.totals.update(topics={"processed": c.processed, "dead_letters": c.dead_letters,
-                                   "filters": {n: c.filter_topic(n) for n in self.settings.filters}},
-                           archive=str(Path(c.archive).resolve()), kafka_format=self.format,
-                           quality=quality_mod.describe(self.settings.quality))
-        return self.totals
+        sm = self.summary
+        sm.seconds = round(time.monotonic() - started, 2)
+        sm.latency_p50_s, sm.latency_p99_s = _percentiles(self.latencies)
+        sm.topics = StreamTopics(c.processed, c.dead_letters, {n: c.filter_topic(n) for n in self.settings.filters})
+        sm.archive, sm.kafka_format = str(Path(c.archive).resolve()), self.format
+        sm.quality = quality_mod.describe(self.settings.quality)
+        return sm
 
     def stop(self) -> None:
         """Stops a running query (from another thread); run() then returns its summary."""
@@ -325,6 +269,6 @@ def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
     return round(s[len(s) // 2], 3), round(s[min(len(s) - 1, int(len(s) * 0.99))], 3)
 
 
-def run_stream(config: StreamConfig) -> dict[str, Any]:
+def run_stream(config: StreamConfig) -> StreamSummary:
     """Runs the job (until the topic is drained with available_now, else until stopped); returns the summary."""
     return StreamJob(config).run()

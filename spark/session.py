@@ -56,6 +56,12 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     local = master.startswith("local")
+    if master.startswith("local-cluster"):
+        # Real executor processes on this machine: Spark launches them with $SPARK_HOME/bin
+        # scripts, which the pip package ships in its own folder.
+        import pyspark
+
+        os.environ.setdefault("SPARK_HOME", os.path.dirname(pyspark.__file__))
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname look-up warnings, no LAN exposure
     # msb's decoding uses pandas only in plain Python, not through Spark's pandas conversions.

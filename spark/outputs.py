@@ -1,0 +1,175 @@
+"""Decoded rows -> Kafka messages + an archive staging file, written by the task that decoded them.
+
+Each micro-batch is then one Spark action: the tasks read, decode, produce the ``processed``,
+``filter-<name>`` and dead-letter messages (flushed and acknowledged before the task ends) and
+write their passed alerts as Parquet into the archive's staging folder. What they hand back to
+the driver is one small *outcome* row per message (OUTCOME_DDL): where it went, the staged file
+holding it and its end-to-end latency. The driver moves the staged files into the archive under
+the batch id (archive.py) and counts. Without this the batch was decoded in one job, cached, and
+written by two more (Kafka sink, Parquet writer), each with its own fixed cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# One row per input message: the batch's counts, latencies and staged files come from these.
+OUTCOME_DDL = ("topic string, partition int, offset bigint, candid bigint, quality_pass boolean, error string, "
+               "filters array<string>, latency_s double, archive_file string")
+OUTCOME_SCHEMA = pa.schema([
+    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("candid", pa.int64()),
+    ("quality_pass", pa.bool_()), ("error", pa.string()), ("filters", pa.list_(pa.string())),
+    ("latency_s", pa.float64()), ("archive_file", pa.string()),
+])
+# Columns of the decoded batch that stay out of the archive (night is its partition folder).
+NOT_ARCHIVED = ("quality_pass", "error", "raw", "processed", "night")
+
+
+@dataclass
+class OutputSettings:
+    """Where a task writes; built by the driver (credentials included), pickled to the tasks."""
+
+    producer: dict[str, Any]  # librdkafka settings
+    processed: str
+    dead_letters: str
+    filter_prefix: str  # topic of filter f: filter_prefix + f
+    staging: str  # the archive's staging folder for this job (archive.Archive.staging)
+
+
+def settings_option(settings: OutputSettings) -> str:
+    return base64.b64encode(pickle.dumps(settings)).decode()
+
+
+def settings_from_option(option: str) -> OutputSettings:
+    return pickle.loads(base64.b64decode(option))  # noqa: S301 - written by settings_option above
+
+
+# One producer per settings per Python worker, reused across tasks and batches (as the decoders).
+_PRODUCERS: dict[str, Any] = {}
+
+
+def _producer(option: str, settings: OutputSettings) -> Any:
+    producer = _PRODUCERS.get(option)
+    if producer is None:
+        from confluent_kafka import Producer
+
+        producer = _PRODUCERS[option] = Producer(settings.producer)
+    return producer
+
+
+def dead_letter(topic: str, partition: int, offset: int, reason: str, raw: bytes | None) -> tuple[bytes, bytes]:
+    """(key, value) of a dead letter: ``topic/partition/offset`` and JSON with the raw bytes."""
+    letter: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset, "reason": reason}
+    if raw is not None:
+        letter["value_base64"] = base64.b64encode(raw).decode()
+    key = f"{topic}/{partition}/{offset}".encode()
+    return key, json.dumps(letter, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class TaskWriter:
+    """Writes the decoded batches of one task; yields their outcome rows once all is delivered."""
+
+    def __init__(self, option: str) -> None:
+        self.settings = settings_from_option(option)
+        self.producer = _producer(option, self.settings)
+        self.errors: list[str] = []
+        self.archived: list[pa.RecordBatch] = []
+        self.outcomes: list[dict[str, Any]] = []
+
+    def _report(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+
+    def _send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._report)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                self.producer.poll(0.1)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        s = self.settings
+        cols = batch.select(["topic", "partition", "offset", "candid", "objectId", "quality_pass", "error", "raw",
+                             "processed", "filters", "msb_sent_ns"]).to_pydict()
+        for i, error in enumerate(cols["error"]):
+            topic, part, off = cols["topic"][i], cols["partition"][i], cols["offset"][i]
+            filters = cols["filters"][i] or []
+            if error is not None:
+                self._send(s.dead_letters, *dead_letter(topic, part, off, error, cols["raw"][i]), None)
+            elif cols["quality_pass"][i]:
+                key, value, sent = cols["objectId"][i].encode(), cols["processed"][i], cols["msb_sent_ns"][i]
+                headers = None if sent is None else [("msb_sent_ns", str(sent).encode())]
+                self._send(s.processed, key, value, headers)
+                for f in filters:
+                    self._send(s.filter_prefix + f, key, value, headers)
+            self.outcomes.append({"topic": topic, "partition": part, "offset": off, "candid": cols["candid"][i],
+                                  "quality_pass": cols["quality_pass"][i], "error": error, "filters": filters,
+                                  "latency_s": cols["msb_sent_ns"][i] if cols["quality_pass"][i] else None})
+        self.producer.poll(0)
+        passed = batch.filter(pc.fill_null(batch.column("quality_pass"), False))
+        if passed.num_rows:
+            self.archived.append(passed)
+
+    def _stage(self) -> dict[str, str]:
+        """The passed alerts as one Parquet file per night in staging; night -> file."""
+        import pyarrow.parquet as pq
+
+        if not self.archived:
+            return {}
+        table = pa.Table.from_batches(self.archived)
+        files = {}
+        for night in pc.unique(table.column("night")).to_pylist():
+            part = table.filter(pc.equal(table.column("night"), night)) if night is not None else \
+                table.filter(pc.is_null(table.column("night")))
+            folder = Path(self.settings.staging) / f"night={night or '__HIVE_DEFAULT_PARTITION__'}"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{uuid.uuid4().hex}.parquet"
+            pq.write_table(part.drop_columns([c for c in NOT_ARCHIVED if c in part.column_names]), path)
+            files[night] = str(path)
+        return files
+
+    def finish(self, nights: list[str | None]) -> Iterator[pa.RecordBatch]:
+        """Flushes (raising unless every message was acknowledged), stages the archive, yields outcomes."""
+        from confluent_kafka import KafkaException
+
+        remaining = self.producer.flush(120)
+        if remaining or self.errors:
+            raise KafkaException(f"stream outputs: {remaining} undelivered, {len(self.errors)} failed: "
+                                 f"{self.errors[:3]}")
+        done_ns = time.time_ns()
+        files = self._stage()
+        for row, night in zip(self.outcomes, nights, strict=True):
+            sent = row["latency_s"]
+            row["latency_s"] = (done_ns - sent) / 1e9 if sent else None
+            row["archive_file"] = files.get(night) if row["quality_pass"] else None
+        if self.outcomes:
+            yield pa.RecordBatch.from_pylist(self.outcomes, schema=OUTCOME_SCHEMA)
+
+
+def write_outputs(option: str, decoded: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Decoded batches of one task in, outcome rows out (after every output is written)."""
+    writer = TaskWriter(option)
+    nights: list[str | None] = []
+    for batch in decoded:
+        writer.add(batch)
+        nights += batch.column("night").to_pylist()
+    yield from writer.finish(nights)
+
+
+def decode_and_write(decode_option: str, option: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The mapInArrow function of the native-kafka path: Kafka rows in, outcome rows out."""
+    from msb.stream.decode import decode_batches
+
+    yield from write_outputs(option, decode_batches(decode_option, batches))

@@ -1,0 +1,73 @@
+"""What a stream run did: counts per output, latencies, batches (``run_stream`` returns it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StreamTopics:
+    processed: str
+    dead_letters: str
+    filters: dict[str, str]  # filter name -> topic
+
+
+@dataclass
+class StreamSummary:
+    """Updated after every micro-batch (``StreamJob.summary``), final once ``run`` returns."""
+
+    filters: dict[str, int]  # alerts published per filter
+    input: int = 0  # messages read
+    decoded: int = 0
+    dead_letters: int = 0
+    quality_passed: int = 0
+    batches: int = 0
+    skipped_batches: int = 0  # committed before a restart, so not run again
+    batch_log: list[tuple[int, float]] = field(default_factory=list)  # (messages, seconds) per batch
+    seconds: float = 0.0
+    latency_p50_s: float | None = None  # replay send (msb_sent_ns) -> outputs written
+    latency_p99_s: float | None = None
+    topics: StreamTopics | None = None
+    archive: str = ""
+    kafka_format: str = ""
+    quality: str = ""  # the cut, described
+    metrics_port: int | None = None
+
+    def add_batch(self, messages: int, dead: int, passed: int, filters: dict[str, int], seconds: float) -> None:
+        self.batches += 1
+        self.input += messages
+        self.decoded += messages - dead
+        self.dead_letters += dead
+        self.quality_passed += passed
+        for name, n in filters.items():
+            self.filters[name] = self.filters.get(name, 0) + n
+        self.batch_log.append((messages, round(seconds, 3)))
+
+    def detail_lines(self) -> list[str]:
+        """Per output, what went where (``lines`` without its heading)."""
+        t = self.topics or StreamTopics("?", "?", {})
+        out = [
+            f"decoded        {self.decoded}",
+            f"dead letters   {self.dead_letters}  -> {t.dead_letters}",
+            f"quality passed {self.quality_passed}  ({self.quality})  -> {t.processed}, {self.archive}",
+        ]
+        out += [f"filter {name:<24} {n:>6}  -> {t.filters.get(name, '?')}" for name, n in self.filters.items()]
+        if self.latency_p50_s is not None:
+            out.append(f"end-to-end latency p50 {self.latency_p50_s} s, p99 {self.latency_p99_s} s")
+        if self.skipped_batches:
+            out.append(f"{self.skipped_batches} batch(es) already committed before a restart, skipped")
+        return out
+
+    def lines(self) -> list[str]:
+        head = (f"msb stream: {self.input} messages in {self.batches} batches, {self.seconds} s "
+                f"({self.kafka_format} Kafka source)")
+        return [head] + [f"  {line}" for line in self.detail_lines()]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    # Read access by key, as when the summary was a dict (notebooks, --json consumers, tests).
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key)
+        return asdict(value) if isinstance(value, StreamTopics) else value
