@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from msb.avro import AlertDecoder
+from tests.expected import fink_candids
 from tests.images import chart_pod as cp
 from tests.k8s.k8s_support import CHART, render
 
@@ -26,16 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 POD = "msb-single-host"
 BOOTSTRAP = "msb-kafka:9092"
 pytestmark = pytest.mark.timeout(2400)
-
-
-def fink_candids(night: Path) -> set[int]:
-    decoder = AlertDecoder()
-    out = set()
-    for path in night.glob("*.avro"):
-        c = decoder.decode(path.read_bytes())["candidate"]
-        if c["nbad"] == 0 and c["rb"] >= 0.55 and c["fid"] != 3:
-            out.add(c["candid"])
-    return out
 
 
 def build_images() -> str:
@@ -186,3 +176,14 @@ def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, imag
     res = cp.podman(*base, lacks, *args, check=False, timeout=120)
     assert res.returncode == 2, res.stdout[-1000:] + res.stderr[-2000:]
     assert "pip install 'msb[" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
+def test_stream_image_runs_the_projects_python_and_spark(images: None, containers_conf: None) -> None:
+    """The same Python minor version and the same pyspark as the project's own environment."""
+    import pyspark
+
+    res = cp.podman("run", "--rm", "--read-only", "--pull=never", "localhost/msb-stream:dev", "python3", "-c",
+                    "import sys, pyspark; print(f'{sys.version_info[0]}.{sys.version_info[1]} {pyspark.__version__}')",
+                    check=False, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == [f"{sys.version_info[0]}.{sys.version_info[1]}", pyspark.__version__]

@@ -121,3 +121,19 @@ def test_readme_steps_are_backed_by_files() -> None:
 
 def test_values_yaml_parses() -> None:
     assert yaml.safe_load((CHART / "values.yaml").read_text())["stream"]["executors"] >= 1
+
+
+def test_one_name_per_image() -> None:
+    """skaffold's artifacts, the chart's repositories, `make images` and the Dockerfiles' own build
+    lines name each image the same (the stream image once had three names)."""
+    artifacts = {a["image"] for a in _skaffold()["build"]["artifacts"]}
+    values = load_yaml(CHART / "values.yaml")
+    chart = {values[c]["image"]["repository"] for c in ("replay", "stream", "crossmatch")}
+    build = (REPO / "images" / "build.sh").read_text()
+    built = {f"msb-{n}" for n in re.search(r"IMAGES:-([a-z ]+)\}", build).group(1).split()}
+    assert artifacts == chart == built == {"msb-replay", "msb-stream", "msb-crossmatch"}
+    for dockerfile in ("services/replay/Dockerfile", "spark/Dockerfile", "services/crossmatch/Dockerfile"):
+        tags = set(re.findall(r"-t (msb-[a-z]+)(?::\w+)?", (REPO / dockerfile).read_text()))
+        assert tags and tags <= artifacts, (dockerfile, tags)
+    sources = [p.read_text() for p in (REPO / "spark").glob("*.py")] + [(REPO / "spark" / "README.md").read_text()]
+    assert not any("msb-spark" in text for text in sources)
