@@ -91,15 +91,15 @@ class PrefixReader:
 
     def __init__(self, parsed_schema: Any) -> None:
         self._steps: list[tuple[str, Any]] = []
-        self._flatten(parsed_schema, "")
+        self._collect_prefix_steps(parsed_schema, "")
 
-    def _flatten(self, schema: Any, prefix: str) -> bool:
+    def _collect_prefix_steps(self, schema: Any, prefix: str) -> bool:
         """Appends (path, type) steps while the schema stays primitive; False where it stops."""
         for field in schema.get("fields", []):
             path = prefix + field["name"]
             ftype = field["type"]
             if isinstance(ftype, dict) and ftype.get("type") == "record":
-                if not self._flatten(ftype, path + "."):
+                if not self._collect_prefix_steps(ftype, path + "."):
                     return False
                 continue
             if isinstance(ftype, str) and ftype in _PRIMITIVE:

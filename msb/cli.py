@@ -18,14 +18,14 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.replay.cli": ("replay",),
     "msb.consume": ("consume",),
     "msb.stream.cli": ("stream",),
-    "msb.crossmatch.cli": ("catalog", "xmatch"),
+    "msb.crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
     "msb.pipeline": ("run",),
     "msb.scale": ("scale",),
 }
 UNAVAILABLE = 2  # exit code of a command whose module failed to import
 # command -> the pyproject extra with its dependencies (each container image installs only its own)
-EXTRAS = {"broker": "broker", "stream": "stream", "catalog": "crossmatch", "xmatch": "crossmatch",
-          "consume": "cutouts", "scale": "k8s", "run": "all"}
+EXTRAS = {"broker": "broker", "stream": "stream", "catalog": "crossmatch", "crossmatch": "crossmatch",
+          "xmatch": "crossmatch", "consume": "cutouts", "scale": "k8s", "run": "all"}
 
 
 def _unavailable(sub: argparse._SubParsersAction, module: str, names: tuple[str, ...], exc: BaseException) -> None:

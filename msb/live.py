@@ -126,10 +126,11 @@ class LiveRun:
         a, t, out = self.args, self.topics, self.args.out
         logs = out / "logs"
         ports = {"replay": a.replay_metrics_port or free_port(), "stream": a.stream_metrics_port or free_port(),
-                 "crossmatch": a.xmatch_port or free_port()}
+                 "crossmatch": a.crossmatch_port or free_port()}
         schemas = ["--schemas", str(a.schemas)] if a.schemas and a.schemas.is_dir() else []
         self.stages["crossmatch"] = Stage(
-            "crossmatch", ["xmatch", "--bootstrap", self.bootstrap, "--topic", t.processed, "--out-topic", t.classified,
+            "crossmatch", ["crossmatch", "--bootstrap", self.bootstrap, "--topic", t.processed,
+                           "--out-topic", t.classified,
                            "--group", GROUP, "--catalogs", str(a.catalogs), "--out", str(out / "classified"),
                            "--http-port", str(ports["crossmatch"]), "--http-host", "127.0.0.1",
                            "--session-timeout-ms", "6000"],

@@ -112,13 +112,13 @@ def passed_candids(archive: Path) -> set[int]:
 
 
 def _crossmatch(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb.crossmatch.service import XmatchConfig, run_service
+    from msb.crossmatch.service import CrossmatchConfig, run_service
 
     expected = len(passed_candids(args.out / "archive"))
     summary = run_service(
-        XmatchConfig(
+        CrossmatchConfig(
             bootstrap=bootstrap, topic=topics.processed, out_topic=topics.classified, group="msb-run",
-            catalogs_dir=args.catalogs, out_dir=args.out / "classified", http_port=args.xmatch_port,
+            catalogs_dir=args.catalogs, out_dir=args.out / "classified", http_port=args.crossmatch_port,
             session_timeout_ms=6000, max_idle_s=60.0, track_candids=True,
         ),
         stop_when=lambda s: len(s.candids) >= expected,
@@ -193,7 +193,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar="DIR", help="crossmatch catalog store (env MSB_CATALOGS); built on first use")
     p.add_argument("--replay-metrics-port", type=int, help="serve the replay's /metrics here")
     p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")
-    p.add_argument("--xmatch-port", type=int, help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--crossmatch-port", "--xmatch-port", type=int,
+                   help="serve the crossmatch HTTP API and /metrics here")
     p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
                    help="keep the metrics endpoints up this long after the run (for a Prometheus scrape; "
                    "--sequential only)")

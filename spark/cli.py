@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--schema-registry", metavar="URL", help="schema registry for the Confluent wire format")
     g.add_argument("--kafka-format", choices=("auto", "python", "native"),
                    default=os.environ.get("MSB_STREAM_KAFKA_FORMAT", "auto"),
-                   help="python: our confluent-kafka data source; native: Spark's kafka connector "
+                   help="python: our confluent-kafka data source (msbkafka, read by the job as msbalerts: decoded "
+                        "in the reading task); native: Spark's kafka connector "
                         "(needs its jars, as in the container image); auto: native if its jars are present "
                         "(env MSB_STREAM_KAFKA_FORMAT)")
 

@@ -115,7 +115,7 @@ def night_of(jd: float | None) -> str | None:
     return (dt.datetime(1970, 1, 1) + dt.timedelta(days=jd - 2440587.5)).strftime("%Y%m%d")
 
 
-def flatten(rec: dict[str, Any], survey: Survey, keep_cutouts: bool = False) -> dict[str, Any]:
+def stream_row(rec: dict[str, Any], survey: Survey, keep_cutouts: bool = False) -> dict[str, Any]:
     """One decoded alert as a flat row (see the module docstring for the mapping)."""
     if survey is Survey.ZTF:
         cand = rec.get("candidate") or {}
@@ -217,7 +217,7 @@ class BatchDecoder:
                 if value is None:
                     raise AlertDecodeError("empty message (null value)")
                 ws, datum = self.decoder.writer_schema(value)  # the header, parsed once per message
-                row = flatten(self.decoder.read(ws, datum), survey_of(ws), self.settings.keep_cutouts)
+                row = stream_row(self.decoder.read(ws, datum), survey_of(ws), self.settings.keep_cutouts)
                 if row.get("candid") is None or row.get("objectId") is None:
                     raise AlertDecodeError("alert has no candid/objectId")
             except AlertDecodeError as exc:

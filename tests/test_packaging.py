@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ("broker", "replay", "consume", "stream", "catalog", "xmatch", "run", "scale")
+SUBCOMMANDS = ("broker", "replay", "consume", "stream", "catalog", "crossmatch", "run", "scale")
 
 
 @pytest.fixture(scope="module")

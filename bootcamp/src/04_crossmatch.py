@@ -23,7 +23,7 @@ from msb.crossmatch.cds import FAIL, CdsXmatch
 from msb.crossmatch.defaults import build_default_catalogs
 from msb.crossmatch.match import EVIDENCE, Crossmatcher
 from msb.crossmatch.rules import Classifier
-from msb.crossmatch.service import XmatchConfig, run_service
+from msb.crossmatch.service import CrossmatchConfig, run_service
 from msb.crossmatch.store import list_catalogs
 
 from msb import paths
@@ -55,7 +55,7 @@ assert len(catalogs) == 9
 # %% [markdown]
 # ## 2. Match the stream
 #
-# The crossmatch service (`msb xmatch`) is a Kafka consumer group: it reads alerts in batches,
+# The crossmatch service (`msb crossmatch`) is a Kafka consumer group: it reads alerts in batches,
 # matches each batch against every catalog (exact great-circle distances, within each catalog's
 # radius), classifies, produces one record per alert to the output topic and writes Parquet, then
 # commits its offsets. In `msb run` it reads the stream job's `processed` topic (alerts that passed
@@ -65,7 +65,7 @@ assert len(catalogs) == 9
 # %%
 out = lab.out_dir("04_crossmatch") / topic
 summary = run_service(
-    XmatchConfig(bootstrap=bootstrap, topic=topic, out_topic=f"{topic}-classified", group=f"bootcamp-{topic}",
+    CrossmatchConfig(bootstrap=bootstrap, topic=topic, out_topic=f"{topic}-classified", group=f"bootcamp-{topic}",
                  catalogs_dir=store, out_dir=out, http_port=None, session_timeout_ms=6000, max_idle_s=60,
                  track_candids=True),
     stop_when=lambda s: len(s.candids) >= replayed.alerts,
@@ -155,7 +155,7 @@ for name in alert.classification_reason.split("+"):
 # ## 5. SIMBAD through CDS xMatch (online only)
 #
 # Fink asks the CDS xMatch service which SIMBAD object lies within 1" of each alert. msb's
-# crossmatch has that backend too (`msb xmatch --cds-url ...`, `msb.crossmatch.cds.CdsXmatch`): one
+# crossmatch has that backend too (`msb crossmatch --cds-url ...`, `msb.crossmatch.cds.CdsXmatch`): one
 # HTTP request per batch, and a batch the service cannot reach is labelled `Fail`, never silently
 # empty. The next cell tries it on the decided alerts; without network access it says so and the
 # classification stays with the local catalogs above.

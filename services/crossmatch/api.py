@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from msb.crossmatch.match import EVIDENCE, Crossmatcher, display_value
-from msb.crossmatch.metrics import XmatchMetrics
+from msb.crossmatch.metrics import CrossmatchMetrics
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 MAX_POSITIONS = 10_000
@@ -125,7 +125,7 @@ def _xmatch(xm: Crossmatcher, req: dict[str, Any]) -> dict[str, Any]:
     return {"count": res.n, "catalogs": names, "results": results}
 
 
-def build_app(xm: Crossmatcher, metrics: XmatchMetrics, state: State,
+def build_app(xm: Crossmatcher, metrics: CrossmatchMetrics, state: State,
               max_positions: int = MAX_POSITIONS) -> web.Application:
     async def xmatch(request: web.Request) -> web.Response:
         try:

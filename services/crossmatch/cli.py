@@ -1,4 +1,5 @@
-"""`msb catalog ...` (build and list the catalog store) and `msb xmatch` (the crossmatch service)."""
+"""`msb catalog ...` (build and list the catalog store) and `msb crossmatch` (the crossmatch service;
+`msb xmatch` is kept as an alias: users type it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cat = sub.add_parser(
         "catalog", formatter_class=HelpFormatter, help="build and list the crossmatch catalogs",
         description="Build the crossmatch catalog store: each catalog is written as HEALPix-ordered Parquet "
-        "partitions plus a manifest, ready for 'msb xmatch'.",
+        "partitions plus a manifest, ready for 'msb crossmatch'.",
     )
     csub = cat.add_subparsers(title="catalog commands", metavar="COMMAND", required=True)
 
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bd.set_defaults(func=_build_defaults)
 
     xm = sub.add_parser(
-        "xmatch", formatter_class=HelpFormatter,
+        "crossmatch", aliases=["xmatch"], formatter_class=HelpFormatter,
         help="crossmatch and classify the processed stream (Kafka service + HTTP API)",
         description="Consume the stream processor's topic, crossmatch each batch with the catalog store, "
         "classify it with rules.yaml and produce the classified alerts (Avro) to --out-topic; offsets are "
@@ -94,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="also query a remote CDS xMatch (SIMBAD) per batch; off by default; 'Fail' on errors")
     xm.add_argument("--cds-timeout", type=float, default=10.0, help="remote timeout in seconds")
     xm.add_argument("--api-only", action="store_true", help="serve the HTTP API only, without Kafka")
-    xm.set_defaults(func=_xmatch)
+    xm.set_defaults(func=_crossmatch)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -163,16 +164,16 @@ def _build_defaults(args: argparse.Namespace) -> int:
     return 0
 
 
-def _xmatch(args: argparse.Namespace) -> int:
+def _crossmatch(args: argparse.Namespace) -> int:
     import logging
 
     from msb.crossmatch.ingest import CatalogError
-    from msb.crossmatch.service import XmatchConfig, XmatchService, run_service
+    from msb.crossmatch.service import CrossmatchConfig, CrossmatchService, run_service
 
     from msb.kafka import KafkaUnreachable, default_bootstrap
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    cfg = XmatchConfig(
+    cfg = CrossmatchConfig(
         bootstrap=args.bootstrap or default_bootstrap(), topic=args.topic, out_topic=args.out_topic,
         group=args.group, catalogs_dir=_store(args), catalogs=args.only, out_dir=args.out,
         http_port=None if args.http_port < 0 else args.http_port, http_host=args.http_host,
@@ -181,11 +182,11 @@ def _xmatch(args: argparse.Namespace) -> int:
     )
 
     def say(msg: str) -> None:
-        print(f"msb xmatch: {msg}", file=sys.stderr, flush=True)
+        print(f"msb crossmatch: {msg}", file=sys.stderr, flush=True)
 
     try:
         if args.api_only:
-            return _api_only(cfg, say, XmatchService)
+            return _api_only(cfg, say, CrossmatchService)
         say(f"{cfg.topic} -> {cfg.out_topic} at {cfg.bootstrap}, group {cfg.group}, pid {os.getpid()}")
         s = run_service(cfg, log_fn=say)
     except (CatalogError, KafkaUnreachable) as exc:

@@ -20,7 +20,7 @@ _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", 
 _INT_FIELDS = {"fid", "ndethist"}
 
 
-def flatten(rec: dict[str, Any]) -> dict[str, Any]:
+def processed_record(rec: dict[str, Any]) -> dict[str, Any]:
     """A processed record as it is; a raw ZTF/Rubin alert reduced to the same flat fields."""
     if "candidate" not in rec and "diaSource" not in rec:
         return rec

@@ -22,14 +22,14 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from msb.crossmatch.api import ApiServer, State, build_app
 from msb.crossmatch.cds import CdsXmatch
 from msb.crossmatch.match import BatchResult, Crossmatcher
-from msb.crossmatch.metrics import XmatchMetrics
+from msb.crossmatch.metrics import CrossmatchMetrics
 from msb.crossmatch.records import (
     ContainerWriter,
     evidence_columns,
-    flatten,
     output_records,
     output_schema,
     positions,
+    processed_record,
     sent_ns,
     write_parquet,
 )
@@ -42,7 +42,7 @@ log = logging.getLogger("msb.crossmatch")
 
 
 @dataclass
-class XmatchConfig:
+class CrossmatchConfig:
     bootstrap: str = field(default_factory=kafka.default_bootstrap)
     topic: str = "processed"
     out_topic: str = "classified"
@@ -87,11 +87,11 @@ class DeliveryFailed(RuntimeError):
     """The broker did not acknowledge classified records: offsets are left uncommitted."""
 
 
-class XmatchService:
-    def __init__(self, config: XmatchConfig, log_fn: Callable[[str], None] | None = None) -> None:
+class CrossmatchService:
+    def __init__(self, config: CrossmatchConfig, log_fn: Callable[[str], None] | None = None) -> None:
         self.cfg = config
         self.say = log_fn or (lambda m: log.info(m))
-        self.metrics = XmatchMetrics()
+        self.metrics = CrossmatchMetrics()
         self.summary = Summary()
         self.stop_event = threading.Event()
         remote = None
@@ -209,7 +209,7 @@ class XmatchService:
         sent: list[int | None] = []
         for m in msgs:
             try:
-                rec = flatten(self.decoder.decode(m.value()))
+                rec = processed_record(self.decoder.decode(m.value()))
                 if rec.get("candid") is None or rec.get("ra") is None or rec.get("dec") is None:
                     raise AlertDecodeError("record lacks candid, ra or dec")
             except AlertDecodeError as exc:
@@ -306,11 +306,11 @@ class XmatchService:
             self.say(f"consumer lag unavailable: {exc}")
 
 
-def run_service(config: XmatchConfig, stop_when: Callable[[Summary], bool] | None = None,
+def run_service(config: CrossmatchConfig, stop_when: Callable[[Summary], bool] | None = None,
                 log_fn: Callable[[str], None] | None = None, stop_event: threading.Event | None = None) -> Summary:
     """Runs the crossmatch service in this thread until stop_when(summary) holds, max_idle_s passes,
     stop_event is set, or SIGTERM/SIGINT arrives (in the main thread). Returns the summary."""
-    svc = XmatchService(config, log_fn)
+    svc = CrossmatchService(config, log_fn)
     if stop_event is not None:
         svc.stop_event = stop_event
     restore = _install_signals(svc.stop_event)

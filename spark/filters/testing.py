@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from msb.stream.decode import flat_columns, flatten
+from msb.stream.decode import flat_columns, stream_row
 
 from msb import paths
 from msb.alert import survey_of
@@ -27,5 +27,5 @@ def real_frame(which: str = "ztf") -> pd.DataFrame:
     rows = []
     for p in iter_packets([folder]):
         assert isinstance(p, Packet), p
-        rows.append(flatten(decoder.decode(p.data), survey_of(decoder.writer_schema(p.data)[0])))
+        rows.append(stream_row(decoder.decode(p.data), survey_of(decoder.writer_schema(p.data)[0])))
     return frame(rows)

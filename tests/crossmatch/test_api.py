@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 from msb.crossmatch.api import MAX_POSITIONS, ApiServer, State, build_app
-from msb.crossmatch.metrics import XmatchMetrics
+from msb.crossmatch.metrics import CrossmatchMetrics
 
 
 @pytest.fixture(scope="module")
 def api(xm) -> Iterator[str]:
-    metrics = XmatchMetrics()
+    metrics = CrossmatchMetrics()
     metrics.catalogs_loaded(xm.catalogs)
     state = State()
     server = ApiServer(build_app(xm, metrics, state), "127.0.0.1", 0)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from msb.crossmatch.records import SCHEMA_FILE
-from msb.crossmatch.service import XmatchConfig, XmatchService
+from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 
 from msb import kafka
 from msb.avro import AlertDecoder
@@ -54,10 +54,10 @@ def test_service_classifies_every_alert_with_the_output_contract(broker, store: 
                                                                  tmp_path: Path) -> None:
     topic_in, topic_out = f"processed-{time.time_ns()}", f"classified-{time.time_ns()}"
     produce(broker.bootstrap, topic_in, processed_messages, partitions=3)
-    cfg = XmatchConfig(bootstrap=broker.bootstrap, topic=topic_in, out_topic=topic_out, group="xm-e2e",
+    cfg = CrossmatchConfig(bootstrap=broker.bootstrap, topic=topic_in, out_topic=topic_out, group="xm-e2e",
                        catalogs_dir=store, out_dir=tmp_path / "out", http_port=0, http_host="127.0.0.1",
                        batch_size=100, session_timeout_ms=SESSION_MS, max_idle_s=30, track_candids=True)
-    svc = XmatchService(cfg)
+    svc = CrossmatchService(cfg)
     port = svc.start_api()
     try:
         summary = svc.run(stop_when=lambda s: len(s.candids) >= len(processed_messages))

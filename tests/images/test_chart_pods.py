@@ -160,8 +160,8 @@ def test_the_charts_pods_classify_the_night_and_survive_a_killed_stream(
 
 @pytest.mark.parametrize("image,carries,lacks", [
     ("replay", ["replay", "broker", "consume"], "stream"),
-    ("stream", ["stream", "replay", "consume"], "xmatch"),
-    ("crossmatch", ["xmatch", "catalog", "consume"], "stream"),
+    ("stream", ["stream", "replay", "consume"], "crossmatch"),
+    ("crossmatch", ["crossmatch", "catalog", "consume"], "stream"),
 ])
 def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, image: str, carries: list[str],
                                        lacks: str) -> None:
@@ -172,7 +172,7 @@ def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, imag
         res = cp.podman(*base, command, "--help", check=False, timeout=120)
         assert res.returncode == 0 and f"usage: msb {command}" in res.stdout, res.stderr[-2000:]
     args = {"stream": ["--topic", "raw", "--archive", "/tmp/a", "--checkpoint", "/tmp/c"],
-            "xmatch": ["--catalogs", "/tmp/c"]}[lacks]
+            "crossmatch": ["--catalogs", "/tmp/c"]}[lacks]
     res = cp.podman(*base, lacks, *args, check=False, timeout=120)
     assert res.returncode == 2, res.stdout[-1000:] + res.stderr[-2000:]
     assert "pip install 'msb[" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
