@@ -224,15 +224,13 @@ result = run_stream(StreamConfig(
     bootstrap=bootstrap, topic=topic, archive=str(work / "archive"), checkpoint=str(work / "checkpoint"),
     quality="fink", available_now=True, filters_dirs=[str(filters.BUILTIN_DIR), str(plugins)],
     topic_prefix=f"{topic}-", metrics_port=None))
-counts = pd.Series(result["filters"]).sort_values()
-print(f"quality passed: {result['quality_passed']}; per filter:")
-print(counts.to_string())
-assert result["quality_passed"] == passed and result["filters"]["brightening"] == mine
+print("\n".join(result.lines()))  # what `msb stream` prints at the end
+assert result.quality_passed == passed and result.filters["brightening"] == mine
 
+counts = pd.Series(result.filters).sort_values()
 counts.plot.barh(figsize=(7, 3.5), color="tab:green", title="alerts per filter (after the fink cut)")
 plt.xlabel("alerts")
 plt.show()
-print("topics:", result["topics"])
 
 # %% [markdown]
 # ## Exercises

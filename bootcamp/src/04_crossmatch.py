@@ -66,8 +66,8 @@ assert len(catalogs) == 9
 out = lab.out_dir("04_crossmatch") / topic
 summary = run_service(
     CrossmatchConfig(bootstrap=bootstrap, topic=topic, out_topic=f"{topic}-classified", group=f"bootcamp-{topic}",
-                 catalogs_dir=store, out_dir=out, http_port=None, session_timeout_ms=6000, max_idle_s=60,
-                 track_candids=True),
+                     catalogs_dir=store, out_dir=out, http_port=None, session_timeout_ms=6000, max_idle_s=60,
+                     track_candids=True),
     stop_when=lambda s: len(s.candids) >= replayed.alerts,
 )
 print(summary.table())
