@@ -29,7 +29,7 @@ from pathlib import Path
 from msb import kafka
 from msb.broker import free_port
 from msb.dashboard import Dashboard
-from msb.livestats import Scraper, total
+from msb.livestats import Scraper, scrape, total
 from msb.stages import Stage, stop_all
 
 GROUP = "msb-run"
@@ -159,8 +159,6 @@ class LiveRun:
     # ------------------------------------------------------------------ start-up
 
     def _stream_ready(self) -> bool:
-        from msb.livestats import scrape
-
         return total(scrape(self.stages["stream"].metrics_url or ""), "msb_stream_query_active") >= 1
 
     def _crossmatch_ready(self) -> bool:
@@ -176,8 +174,7 @@ class LiveRun:
         xmatch.start()
         stream.start({"MSB_SPARK_LOG_LEVEL": os.environ.get("MSB_SPARK_LOG_LEVEL", "ERROR")})
         say(f"msb run: started crossmatch (pid {xmatch.pid}) and stream (pid {stream.pid}); waiting until ready")
-        ready = {"stream": self._stream_ready, "crossmatch": self._crossmatch_ready}
-        pending = dict(ready)
+        pending = {"stream": self._stream_ready, "crossmatch": self._crossmatch_ready}
         deadline = time.monotonic() + STAGE_READY_S
         while pending:
             for name in list(pending):
@@ -198,7 +195,7 @@ class LiveRun:
         try:
             os.kill(self.broker_pid, 0)
             with open(f"/proc/{self.broker_pid}/stat") as f:
-                if f.read().split()[2] == "Z":
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # exited, not yet reaped
                     raise ProcessLookupError
         except (ProcessLookupError, FileNotFoundError):
             raise BrokerLost("the embedded broker stopped; it keeps topics in memory only, so everything in "
