@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
-from msb.stream.decode import decode_batches, settings_from_option, spark_ddl
-from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_range
+from msb.stream.decode import cached_decoder, settings_from_option, spark_ddl
+from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_messages
 from msb.stream.outputs import OUTCOME_DDL, write_outputs
 from pyspark.sql.datasource import DataSource, InputPartition
 from pyspark.sql.types import StructType
@@ -49,7 +49,8 @@ class MsbAlerts(DataSource):
 class AlertStreamReader(KafkaStreamReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, KafkaRange)
-        decoded = decode_batches(self.options["decode"], read_range(self.options, partition, self.poll_timeout))
+        dec = cached_decoder(self.options["decode"])
+        decoded = map(dec.messages, read_messages(self.options, partition, self.poll_timeout))
         if "outputs" in self.options:
             yield from write_outputs(self.options["outputs"], decoded)
         else:

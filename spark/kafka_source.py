@@ -214,17 +214,36 @@ def _cap(begin: Offsets, end: Offsets, budget: int) -> Offsets:
     return out
 
 
+# Consumers kept per Python worker between tasks (keyed by settings): creating one, connecting
+# and fetching metadata is a fixed cost per task otherwise. Taken out while in use.
+_CONSUMERS: dict[str, Any] = {}
+
+
+def _reader_conf(options: dict[str, str]) -> dict[str, Any]:
+    conf = _client_conf(options)
+    conf.update({"group.id": options.get("groupidprefix", "msb-stream") + "-reader", "enable.auto.commit": False,
+                 "enable.partition.eof": False, "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20})
+    return conf
+
+
 def read_range(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 120.0,
                chunk: int = 256) -> Iterator[pa.RecordBatch]:
     """Messages [start, end) of one partition as Arrow batches (assign + seek, no group)."""
+    for msgs in read_messages(options, rng, poll_timeout, chunk):
+        yield _to_arrow(msgs)
+
+
+def read_messages(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 120.0,
+                  chunk: int = 256) -> Iterator[list[Any]]:
+    """Messages [start, end) of one partition, in lists of up to ``chunk`` confluent-kafka messages."""
     from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
     if rng.end <= rng.start:
         return
-    conf = _client_conf(options)
-    conf.update({"group.id": options.get("groupidprefix", "msb-stream") + "-reader", "enable.auto.commit": False,
-                 "enable.partition.eof": False, "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 16 << 20})
-    consumer = Consumer(conf)
+    conf = _reader_conf(options)
+    key = json.dumps(conf, sort_keys=True, default=str)
+    consumer = _CONSUMERS.pop(key, None) or Consumer(conf)
+    done = False
     try:
         tp = TopicPartition(rng.topic, rng.partition, rng.start)
         consumer.assign([tp])
@@ -238,6 +257,8 @@ def read_range(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 1
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         continue
                     raise KafkaException(m.error())
+                if m.partition() != rng.partition or m.topic() != rng.topic or m.offset() < nxt:
+                    continue  # fetched for an earlier task of this reused consumer
                 if m.offset() >= rng.end:
                     nxt = rng.end
                     break
@@ -254,12 +275,17 @@ def read_range(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 1
                     raise TimeoutError(f"{rng.topic}[{rng.partition}]: offsets {nxt}..{rng.end} not readable "
                                        f"within {poll_timeout:.0f} s (deleted by retention?)")
             if len(rows) >= chunk:
-                yield _to_arrow(rows)
+                yield rows
                 rows = []
         if rows:
-            yield _to_arrow(rows)
+            yield rows
+        done = True
     finally:
-        consumer.close()
+        if done:  # a clean consumer goes back for the next task; one that failed is closed
+            consumer.unassign()
+            _CONSUMERS[key] = consumer
+        else:
+            consumer.close()
 
 
 def _to_arrow(msgs: list[Any]) -> pa.RecordBatch:
