@@ -9,38 +9,32 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pyspark.sql.streaming import StreamingQueryListener
 
-from msb.metrics import LATENCY_BUCKETS
+from msb.metrics import LATENCY_BUCKETS, MetricFactory
 
 BATCH_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120, 300)
 
 
 class StreamMetrics:
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.input_rows = Counter("msb_stream_input_rows", "Kafka messages read by the stream job", registry=r)
-        self.processed_rows = Counter("msb_stream_processed_rows", "alerts decoded and processed", registry=r)
-        self.input_rate = Gauge("msb_stream_input_rows_per_second", "input rate of the last micro-batch",
-                                registry=r)
-        self.processed_rate = Gauge("msb_stream_processed_rows_per_second",
-                                    "processing rate of the last micro-batch", registry=r)
-        self.batches = Counter("msb_stream_batches", "micro-batches completed", registry=r)
-        self.batch_duration = Histogram("msb_stream_batch_duration_seconds", "micro-batch duration",
-                                        buckets=BATCH_BUCKETS, registry=r)
-        self.quality_passed = Counter("msb_stream_quality_passed", "alerts that passed the quality cut", registry=r)
-        self.filter_alerts = Counter("msb_stream_filter_alerts", "alerts published per user filter", ["filter"],
-                                     registry=r)
-        self.dead_letters = Counter("msb_stream_dead_letters", "undecodable messages sent to the dead-letter topic",
-                                    registry=r)
-        self.lag = Gauge("msb_stream_partition_lag_messages", "latest offset minus processed offset",
-                         ["topic", "partition"], registry=r)
-        self.latency = Histogram("msb_stream_end_to_end_latency_seconds",
-                                 "replay send time (msb_sent_ns header) to output written",
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.executors = Gauge("msb_stream_executors", "Spark executors alive (1 in local mode)", registry=r)
-        self.active = Gauge("msb_stream_query_active", "1 while the streaming query runs (readiness)", registry=r)
+        m = MetricFactory("stream")
+        self.registry = m.registry
+        self.input_rows = m.counter("input", "Kafka messages read by the stream job", unit="rows")
+        self.processed_rows = m.counter("processed", "alerts decoded and processed", unit="rows")
+        self.input_rate = m.gauge("input", "input rate of the last micro-batch", unit="rows_per_second")
+        self.processed_rate = m.gauge("processed", "processing rate of the last micro-batch", unit="rows_per_second")
+        self.batches = m.counter("batches", "micro-batches completed")
+        self.batch_duration = m.histogram("batch_duration", "micro-batch duration", BATCH_BUCKETS)
+        self.quality_passed = m.counter("quality_passed", "alerts that passed the quality cut")
+        self.filter_alerts = m.counter("filter_alerts", "alerts published per user filter", ["filter"])
+        self.dead_letters = m.counter("dead_letters", "undecodable messages sent to the dead-letter topic")
+        self.lag = m.gauge("partition_lag", "latest offset minus processed offset", ["topic", "partition"],
+                           unit="messages")
+        self.latency = m.histogram("end_to_end_latency", "replay send time (msb_sent_ns header) to output written",
+                                   LATENCY_BUCKETS)
+        self.executors = m.gauge("executors", "Spark executors alive (1 in local mode)")
+        self.active = m.gauge("query_active", "1 while the streaming query runs (readiness)")
 
 
 def partition_lag(end_offset: str | None, latest_offset: str | None) -> dict[tuple[str, str], int]:

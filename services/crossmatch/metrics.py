@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
-from msb.metrics import LATENCY_BUCKETS
+from msb.metrics import LATENCY_BUCKETS, MetricFactory
 
 BATCH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class CrossmatchMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.classified = Counter("msb_crossmatch_alerts_classified_total", "Alerts classified and delivered",
-                                  registry=r)
-        self.classes = Counter("msb_crossmatch_classifications_total", "Classified alerts by class",
-                               ["classification"], registry=r)
-        self.matches = Counter("msb_crossmatch_matches_total", "Alerts with a match, by catalog", ["catalog"],
-                               registry=r)
-        self.hit_rate = Gauge("msb_crossmatch_hit_rate_ratio",
-                              "Fraction of the last batch's alerts with a match, by catalog", ["catalog"], registry=r)
-        self.batch = Histogram("msb_crossmatch_batch_duration_seconds", "Crossmatch + classification time per batch",
-                               buckets=BATCH_BUCKETS, registry=r)
-        self.lag = Gauge("msb_crossmatch_consumer_lag_messages", "Messages behind the end of each partition",
-                         ["partition"], registry=r)
-        self.rows = Gauge("msb_crossmatch_catalog_rows", "Rows of each loaded catalog", ["catalog"], registry=r)
-        self.load = Gauge("msb_crossmatch_catalog_load_seconds", "Time to open each catalog", ["catalog"], registry=r)
-        self.latency = Histogram("msb_crossmatch_end_to_end_latency_seconds",
-                                 "From the msb_sent_ns header (replay send) to classified delivery",
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.remote_failures = Counter("msb_crossmatch_remote_failures_total",
-                                       "Batches the remote CDS xMatch failed (labelled 'Fail')", registry=r)
-        self.bad_messages = Counter("msb_crossmatch_bad_messages_total", "Input messages that could not be decoded",
-                                    registry=r)
+        m = MetricFactory("crossmatch", registry)
+        self.registry = m.registry
+        self.classified = m.counter("alerts_classified", "Alerts classified and delivered")
+        self.classes = m.counter("classifications", "Classified alerts by class", ["classification"])
+        self.matches = m.counter("matches", "Alerts with a match, by catalog", ["catalog"])
+        self.hit_rate = m.gauge("hit_rate", "Fraction of the last batch's alerts with a match, by catalog",
+                                ["catalog"], unit="ratio")
+        self.batch = m.histogram("batch_duration", "Crossmatch + classification time per batch", BATCH_BUCKETS)
+        self.lag = m.gauge("consumer_lag", "Messages behind the end of each partition", ["partition"],
+                           unit="messages")
+        self.rows = m.gauge("catalog", "Rows of each loaded catalog", ["catalog"], unit="rows")
+        self.load = m.gauge("catalog_load", "Time to open each catalog", ["catalog"], unit="seconds")
+        self.latency = m.histogram("end_to_end_latency",
+                                   "From the msb_sent_ns header (replay send) to classified delivery", LATENCY_BUCKETS)
+        self.remote_failures = m.counter("remote_failures", "Batches the remote CDS xMatch failed (labelled 'Fail')")
+        self.bad_messages = m.counter("bad_messages", "Input messages that could not be decoded")
 
     def catalogs_loaded(self, catalogs: dict) -> None:
         for name, cat in catalogs.items():

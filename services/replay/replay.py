@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
+from msb.replay.metrics import ReplayMetrics
 from msb.replay.pacing import Pace, sleep_until
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from msb import kafka
 from msb.alert import PacketInfo, Survey, packet_info
 from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for, with_new_ids
-from msb.metrics import LATENCY_BUCKETS, serve
+from msb.metrics import serve
 from msb.progress import Reporter
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
 
@@ -114,21 +114,6 @@ class ReplaySummary:
             f"skipped files      {self.skipped}",
             f"failed deliveries  {self.failed}",
         ]
-
-
-class ReplayMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.alerts = Counter("msb_replay_alerts_sent", "Alerts delivered to Kafka", ["topic"], registry=r)
-        self.bytes = Counter("msb_replay_bytes_sent", "Alert bytes delivered to Kafka", ["topic"], registry=r)
-        self.visits = Counter("msb_replay_visits_sent", "Visits (bursts) started", ["topic"], registry=r)
-        self.skipped = Counter("msb_replay_files_skipped", "Files skipped as unreadable or not alerts", registry=r)
-        self.failures = Counter("msb_replay_delivery_failures", "Alerts Kafka did not accept", ["topic"], registry=r)
-        self.latency = Histogram(
-            "msb_replay_delivery_latency_seconds", "Time from produce() to the broker's acknowledgement",
-            ["topic"], buckets=LATENCY_BUCKETS, registry=r,
-        )
 
 
 class Replayer:
