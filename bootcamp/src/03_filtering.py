@@ -137,7 +137,7 @@ assert mine > 0
 # On a stream, the filter runs on each micro-batch: `mapInPandas` hands each task's rows to Python
 # as pandas frames. The kept alerts go to a topic of their own through msb's Kafka *sink*
 # (`msbkafka`): key `objectId`, value the `processed` record the stream job publishes (an Avro
-# container, schema `spark/schemas/processed.avsc`).
+# container, schema `msb/schemas/processed.avsc`).
 
 # %%
 out_topic = f"{topic}-brightening"

@@ -167,8 +167,13 @@ simbad = cds(sample.ra.to_numpy(), sample.dec.to_numpy())
 online = cds.last_error is None
 if online:
     print(f"CDS xMatch answered: {sum(v is not None for v in simbad)} of {len(sample)} alerts have a SIMBAD object")
+    # the same crossmatch with SIMBAD as one more catalog: the rule simbad_cds (rank 2) can now fire
+    with_simbad = Crossmatcher(xm.catalogs, remote=cds)
+    evidence = {k: pd.to_numeric(sample[k], errors="coerce").to_numpy(float) if k in sample
+                else np.full(len(sample), np.nan) for k in EVIDENCE}
+    online_res = with_simbad.run(sample.ra.to_numpy(), sample.dec.to_numpy(), evidence)
     display(pd.DataFrame({"objectId": sample.objectId, "local class": sample.classification,  # noqa: F821
-                          "SIMBAD main_type": simbad}))
+                          "SIMBAD main_type": simbad, "class with SIMBAD": online_res.classification}))
 else:
     assert all(v == FAIL for v in simbad)
     print("OFFLINE: the CDS xMatch service is unreachable from here\n"
