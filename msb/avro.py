@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+import requests
 from fastavro import schemaless_reader, schemaless_writer
 
 MAGIC = b"Obj\x01"
@@ -392,7 +393,6 @@ class SchemaStore:
         raise AlertDecodeError(f"unknown schema id {schema_id} (no such schema in the local folder)")
 
     def _fetch(self, schema_id: int) -> dict[str, Any]:
-        import requests
 
         url = f"{self.registry_url}/schemas/ids/{schema_id}"
         try:

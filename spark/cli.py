@@ -16,7 +16,7 @@ from msb.kafka import default_bootstrap
 DESCRIPTION = """\
 Read alerts from Kafka with Spark Structured Streaming, decode them (ZTF 3.x/4.x, Rubin 10.x/11.x;
 Avro container or Confluent wire format), apply a quality cut and the user filters, and write:
-the 'processed' topic (one-record Avro containers, schema spark/schemas/processed.avsc), one topic per
+the 'processed' topic (one-record Avro containers, schema msb/schemas/processed.avsc), one topic per
 filter, a Parquet archive partitioned by night, and a dead-letter topic for undecodable messages.
 Restart with the same --checkpoint to resume where it stopped: nothing is lost; Kafka outputs are
 at-least-once (deduplicate on candid), the archive exactly-once."""

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +23,7 @@ import pyarrow as pa
 from msb.alert import MJD_TO_JD, RUBIN_BANDS, Survey, flux_to_mag, survey_of
 from msb.avro import AlertDecodeError, AlertDecoder, ContainerEncoder, SchemaStore
 from msb.kafka import sent_ns
+from msb.schemas import PROCESSED, load
 
 # ZTF candidate fields (schemas 3.x and 4.x share these 103), in schema order.
 ZTF_CANDIDATE = (
@@ -171,14 +170,11 @@ def _rubin_prv(src: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- processed topic
 
-PROCESSED_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "processed.avsc"
-
-
 class ProcessedEncoder(ContainerEncoder):
-    """The processed topic's messages (the crossmatch contract): ``schemas/processed.avsc``."""
+    """The processed topic's messages (the crossmatch contract): ``msb/schemas/processed.avsc``."""
 
-    def __init__(self, schema_path: Path = PROCESSED_SCHEMA_PATH) -> None:
-        super().__init__(json.loads(schema_path.read_text()), sync=b"msb-processed-v1")
+    def __init__(self) -> None:
+        super().__init__(load(PROCESSED), sync=b"msb-processed-v1")
 
 
 # ----------------------------------------------------------------------------- the batch function

@@ -5,7 +5,7 @@ write every output themselves (outputs.py) and return one outcome row per messag
 foreachBatch collects to place the archive files and count:
 
 * ``processed``: alerts that passed the quality cut, one-record Avro containers
-  (schemas/processed.avsc), key objectId, the replay's ``msb_sent_ns`` header carried through;
+  (msb/schemas/processed.avsc), key objectId, the replay's ``msb_sent_ns`` header carried through;
 * ``<prefix>filter-<name>``: the same records, per user filter they passed;
 * the dead-letter topic: JSON {topic, partition, offset, reason, value_base64};
 * the Parquet archive, partitioned by night, exactly once per batch (archive.py).

@@ -54,7 +54,7 @@ def test_the_wheel_ships_every_module_and_filter(wheel: Path) -> None:
         if (folder / "filter.py").is_file():
             assert f"msb/stream/filters/{folder.name}/filter.py" in names, folder.name
             assert f"msb/stream/filters/{folder.name}/README.md" in names, folder.name
-    assert {"msb/stream/schemas/processed.avsc", "msb/crossmatch/rules.yaml"} <= names
+    assert {"msb/schemas/processed.avsc", "msb/schemas/classified.avsc", "msb/crossmatch/rules.yaml"} <= names
 
 
 def test_every_module_imports_from_the_wheel(wheel: Path, fresh: Path) -> None:

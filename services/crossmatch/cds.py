@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable
 
 import numpy as np
+import requests
 
 CDS_XMATCH_URL = "http://cdsxmatch.u-strasbg.fr/xmatch/api/v1/sync"
 FAIL = "Fail"
@@ -26,7 +27,6 @@ class CdsXmatch:
         self.last_error: str | None = None
 
     def __call__(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-        import requests
 
         n = len(ra)
         out = np.full(n, None, dtype=object)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+from astropy.coordinates import Angle
+from astropy.table import Table
 
 CHUNK_ROWS = 2_000_000
 _MISSING = ["", "nan", "NaN", "NAN", "null", "NULL", "None", "--"]
@@ -74,7 +77,6 @@ def _frames(path: Path, cols: Columns) -> Iterator[tuple[pd.DataFrame, dict[str,
     kind = _kind(path)
     wanted = cols.needed()
     if kind == "parquet":
-        import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
         _missing(path, wanted, pf.schema_arrow.names)
@@ -90,7 +92,6 @@ def _frames(path: Path, cols: Columns) -> Iterator[tuple[pd.DataFrame, dict[str,
                 _missing(path, wanted, list(df.columns))
             yield df[wanted].apply(lambda s: s.str.strip()), {}
     else:
-        from astropy.table import Table
 
         try:
             table = Table.read(path)
@@ -120,7 +121,6 @@ def _angles(values: pd.Series, what: str, unit: str, declared: str | None, path:
         if numeric.notna().sum() == (~missing).sum():
             values = numeric
         else:  # sexagesimal text
-            from astropy.coordinates import Angle
 
             hour = what == "ra" and unit in ("auto", "hourangle")
             out = np.full(len(text), np.nan)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,11 @@ from msb.crossmatch.match import EVIDENCE
 from msb import kafka
 from msb.alert import summary
 from msb.avro import ContainerEncoder
+from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
 
-SCHEMA_FILE = Path(__file__).parent / "schemas" / "classified.avsc"
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
+# What the crossmatch reads from a processed record: the contract must carry it (see the tests).
+READ_FIELDS = ("candid", "objectId", "survey", "msb_sent_ns", *_CARRIED, *EVIDENCE)
 _INT_FIELDS = {"fid", "ndethist"}
 
 
@@ -42,6 +43,12 @@ def evidence_columns(flat: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return {k: np.array([np.nan if r.get(k) is None else r[k] for r in flat], dtype=np.float64) for k in EVIDENCE}
 
 
+def missing_processed_fields() -> list[str]:
+    """Fields the crossmatch reads that the processed contract lacks (none, while they agree)."""
+    have = set(field_names(PROCESSED))
+    return [f for f in dict.fromkeys(READ_FIELDS) if f not in have]
+
+
 def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int | None:
     """The msb_sent_ns header, else the record's field (the stream copies it into processed records)."""
     from_header = kafka.sent_ns(headers)
@@ -52,8 +59,8 @@ def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int
 
 
 def output_schema(catalogs: list[str]) -> dict[str, Any]:
-    """The repo's classified.avsc plus xm_ fields for catalogs beyond the default set."""
-    schema = json.loads(SCHEMA_FILE.read_text())
+    """The classified contract plus xm_ fields for catalogs beyond the default set."""
+    schema = load(CLASSIFIED)
     have = {f["name"] for f in schema["fields"]}
     for name in catalogs:
         for field, ftype, doc in ((f"xm_{name}", "string", "label or id of the nearest match"),

@@ -27,7 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from cdshealpix.nested import lonlat_to_healpix, neighbours
 from msb.crossmatch.ingest import CatalogError, Chunk, Columns, read_chunks
 from msb.crossmatch.sky import ARCSEC, ZoneIndex
 
@@ -96,14 +100,11 @@ def partition_order(rows: int, max_rows: int = MAX_PARTITION_ROWS) -> int:
 
 
 def _hpx(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    import astropy.units as u
-    from cdshealpix.nested import lonlat_to_healpix
 
     return lonlat_to_healpix(ra * u.deg, dec * u.deg, HPX_ORDER).astype(np.uint64)
 
 
 def _chunk_table(chunk: Chunk, hpx: np.ndarray, sel: np.ndarray | slice):
-    import pyarrow as pa
 
     cols = {"_hpx": pa.array(hpx[sel]), "ra": pa.array(chunk.ra[sel]), "dec": pa.array(chunk.dec[sel])}
     if chunk.label is not None:
@@ -120,8 +121,6 @@ def build(name: str, paths: list[Path], cols: Columns, radius_arcsec: float, sto
           max_partition_rows: int = MAX_PARTITION_ROWS, expected_rows: int | None = None,
           progress: Callable[[int], None] | None = None) -> Manifest:
     """Ingests the files into ``store/name`` (replacing any previous build atomically)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if not name.replace("_", "").replace("-", "").isalnum():
         raise CatalogError(f"catalog name {name!r}: use letters, digits, '-' and '_' only")
@@ -203,7 +202,6 @@ def build(name: str, paths: list[Path], cols: Columns, radius_arcsec: float, sto
 
 
 def _spill(spill: Path, chunk: Chunk, hpx: np.ndarray, order: int, n: int) -> None:
-    import pyarrow.parquet as pq
 
     pix = hpx >> np.uint64(2 * (HPX_ORDER - order))
     sort = np.argsort(pix, kind="stable")
@@ -252,8 +250,6 @@ class Matches:
 
 
 def _load_slice(files: list[Path], zone_height_deg: float) -> Slice:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
     if table is None or table.num_rows == 0:
@@ -337,8 +333,6 @@ class Catalog:
     def _touched(self, ra: np.ndarray, dec: np.ndarray, radius_arcsec: float) -> dict[int, np.ndarray]:
         """Partitions each cone may overlap: the 3x3 block of the alert's cell at an order q whose
         cells are >= 8x the radius (so the block covers the cone), mapped up to the partition order."""
-        import astropy.units as u
-        from cdshealpix.nested import lonlat_to_healpix, neighbours
 
         q = self.order
         while q < HPX_ORDER and math.degrees(math.sqrt(4 * math.pi / (12 * 4 ** (q + 1)))) * 3600 >= 8 * radius_arcsec:

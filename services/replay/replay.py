@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from msb.replay.metrics import ReplayMetrics
 from msb.replay.pacing import Pace, sleep_until
 
@@ -35,7 +35,6 @@ ID_FIELDS = {Survey.ZTF: ("candid", "candidate.candid"), Survey.RUBIN: ("diaSour
 
 def delivered_ids(bootstrap: str, topic: str) -> set[str]:
     """The replay ids already in ``topic`` (every partition read up to its end offset)."""
-    from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(kafka.consumer_config(bootstrap, "msb-replay-resume", **{"enable.partition.eof": True}))
     try:

@@ -1,5 +1,5 @@
 """Fixtures of the crossmatch tests: the default catalogs built once, real ZTF alerts as
-`processed` records (the stream job's output contract, spark/schemas/processed.avsc)."""
+`processed` records (the stream job's output contract, msb/schemas/processed.avsc)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from msb.crossmatch.defaults import build_default_catalogs
 from msb.crossmatch.match import Crossmatcher
 
 from msb.avro import AlertDecoder
-from msb.paths import REPO_ROOT
-
-PROCESSED_AVSC = REPO_ROOT / "spark" / "schemas" / "processed.avsc"
+from msb.schemas import PROCESSED
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +52,8 @@ def processed_record(alert: dict[str, Any], schema: dict[str, Any], sent_ns: int
 
 @pytest.fixture(scope="session")
 def processed_schema() -> dict[str, Any]:
-    assert PROCESSED_AVSC.is_file(), "the stream job's output schema is missing"
-    return json.loads(PROCESSED_AVSC.read_text())
+    assert PROCESSED.is_file(), "the stream job's output schema is missing"
+    return json.loads(PROCESSED.read_text())
 
 
 @pytest.fixture(scope="session")

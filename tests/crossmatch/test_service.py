@@ -12,11 +12,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
-from msb.crossmatch.records import SCHEMA_FILE
+from msb.crossmatch.records import missing_processed_fields
 from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 
 from msb import kafka
 from msb.avro import AlertDecoder
+from msb.schemas import CLASSIFIED as SCHEMA_FILE
 
 SESSION_MS = 6000  # tansu joins take session.timeout.ms / 2
 
@@ -145,3 +146,7 @@ def test_kill_9_mid_run_then_restart_loses_nothing(broker, store: Path, processe
     assert {r["candid"] for r in recs} == {AlertDecoder().decode(v)["candid"] for _, v in processed_messages}
     assert len(recs) >= n  # duplicates allowed (dedup on candid), losses not
     assert sum("assigned partitions" in o for o in outputs) >= 2  # both replicas joined the group
+
+
+def test_the_processed_contract_carries_what_the_crossmatch_reads() -> None:
+    assert missing_processed_fields() == []

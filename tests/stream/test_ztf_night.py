@@ -18,6 +18,7 @@ from msb.stream.job import StreamConfig, run_stream
 from prometheus_client.parser import text_string_to_metric_families
 
 from msb.avro import AlertDecoder
+from msb.schemas import PROCESSED
 from tests.stream.helpers import candids, consume_all, packets, produce, ztf_key
 
 FILTERS = ["known_sso", "ps1_point_source", "is_transient", "bright_new_transient"]
@@ -102,7 +103,7 @@ def test_each_filter_topic_holds_exactly_its_alerts(fink_run: dict[str, Any], ni
 
 def test_processed_records_follow_the_contract(fink_run: dict[str, Any], broker: Any) -> None:
     msgs = consume_all(broker.bootstrap, fink_run["summary"]["topics"]["processed"])
-    schema = json.loads((BUILTIN_DIR.parent / "schemas" / "processed.avsc").read_text())
+    schema = json.loads(PROCESSED.read_text())
     dec = AlertDecoder()
     for m in msgs[:20]:
         rec = dec.decode(m.value())  # a one-record container with the schema in its header
