@@ -269,21 +269,22 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
         with dash:
             dash.note(f"msb run: replay started (pid {run.stages['replay'].pid}); stages: "
                       + ", ".join(f"{n} {s.pid}" for n, s in run.stages.items()))
+            progress: Progress | None = None
             while True:
                 run.check_broker()
                 run.supervise(dash.note)
                 scraper.poll()
-                dash.update(scraper.view(time.monotonic() - t0, run.states()))
                 if run.replay_seconds is not None and not args.forever:
                     progress = run.progress(watch)
-                    if progress.caught_up():
-                        break
+                # Once the replay has exited its /metrics are gone: Kafka has its final count.
+                sent = progress.raw_end if progress is not None else None
+                dash.update(scraper.view(time.monotonic() - t0, run.states(), replayed=sent))
+                if progress is not None and progress.caught_up():
+                    break
                 if deadline is not None and time.monotonic() > deadline:
                     outcome = f"timeout after {timeout:g} s: {run.progress(watch).holding()}"
                     break
                 time.sleep(0.5)
-            scraper.poll()
-            dash.update(scraper.view(time.monotonic() - t0, run.states()))
     except KeyboardInterrupt:
         outcome = "interrupted"
     except BrokerLost as exc:

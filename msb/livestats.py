@@ -84,11 +84,14 @@ class LiveView:
     notes: list[str] = field(default_factory=list)
 
 
-# (stage, metric counted in, metric counted out, lag gauge) for the three stages msb run watches
-STAGE_METRICS = {
-    "replay": (None, "msb_replay_alerts_sent_total", None),
-    "stream": ("msb_stream_input_rows_total", "msb_stream_quality_passed_total", "msb_stream_partition_lag_messages"),
-    "crossmatch": (None, "msb_crossmatch_alerts_classified_total", "msb_crossmatch_consumer_lag_messages"),
+# stage -> (metrics summed as alerts in, metric counted out, lag gauge) for the stages msb run watches.
+# The stream's input is counted where its outputs are (foreachBatch: decoded + dead letters), not by
+# Spark's progress listener, which reports a moment later.
+STAGE_METRICS: dict[str, tuple[tuple[str, ...], str, str | None]] = {
+    "replay": ((), "msb_replay_alerts_sent_total", None),
+    "stream": (("msb_stream_processed_rows_total", "msb_stream_dead_letters_total"),
+               "msb_stream_quality_passed_total", "msb_stream_partition_lag_messages"),
+    "crossmatch": ((), "msb_crossmatch_alerts_classified_total", "msb_crossmatch_consumer_lag_messages"),
 }
 LATENCY = "msb_crossmatch_end_to_end_latency_seconds"  # replay send -> classified delivery
 
@@ -107,7 +110,7 @@ class Scraper:
             self.last[stage] = scrape(url)
             if self.last[stage] is not None:
                 self.seen[stage] = self.last[stage]  # type: ignore[assignment]
-            out_metric = STAGE_METRICS.get(stage, (None, None, None))[1]
+            out_metric = STAGE_METRICS[stage][1] if stage in STAGE_METRICS else None
             if out_metric and self.last[stage] is not None:
                 hist = self._history[stage]
                 hist.append((now, total(self.last[stage], out_metric)))
@@ -121,17 +124,21 @@ class Scraper:
             return 0.0
         return max(hist[-1][1] - hist[0][1], 0.0) / (hist[-1][0] - hist[0][0])
 
-    def view(self, elapsed: float, states: dict[str, str]) -> LiveView:
+    def view(self, elapsed: float, states: dict[str, str], replayed: float | None = None) -> LiveView:
+        """The dashboard's figures; ``replayed`` (the raw topic's message count) stands for the replay's
+        own count once it has exited."""
         v = LiveView(elapsed=elapsed)
-        for stage, (in_metric, out_metric, lag_metric) in STAGE_METRICS.items():
+        for stage, (in_metrics, out_metric, lag_metric) in STAGE_METRICS.items():
             if stage not in self.urls:
                 continue
             s = self.seen.get(stage)  # a stage that finished keeps its last figures
             sv = StageView(stage, up=self.last.get(stage) is not None, state=states.get(stage, "?"))
-            sv.alerts_out = total(s, out_metric) if out_metric else 0.0
-            sv.alerts_in = total(s, in_metric) if in_metric else sv.alerts_out
+            sv.alerts_out = total(s, out_metric)
+            sv.alerts_in = sum(total(s, m) for m in in_metrics) if in_metrics else sv.alerts_out
             sv.rate = self.rate(stage)
             sv.lag = total(s, lag_metric) if lag_metric and s else None
+            if stage == "replay" and replayed is not None:
+                sv.alerts_in = sv.alerts_out = replayed
             v.stages.append(sv)
         xm = self.seen.get("crossmatch")
         v.latency_p50, v.latency_p99 = quantile(xm, LATENCY, 0.5), quantile(xm, LATENCY, 0.99)
