@@ -122,6 +122,15 @@ class LiveRun:
 
     # ------------------------------------------------------------------ stage commands
 
+    def add_prometheus(self, say: Callable[[str], None]) -> None:
+        from msb.promlocal import prometheus_stage
+
+        targets = {n: s.metrics_url.split("/")[2] for n, s in self.stages.items() if s.metrics_url}
+        stage, url, note = prometheus_stage(self.args.out, targets, free_port())
+        self.stages["prometheus"] = stage
+        stage.start()
+        say(f"msb run: Prometheus at {url} scraping {', '.join(targets)} every second ({note})")
+
     def build_stages(self) -> None:
         a, t, out = self.args, self.topics, self.args.out
         logs = out / "logs"
@@ -210,6 +219,12 @@ class LiveRun:
             ended = stage.ended()
             if ended is None or (name == "replay" and self.replay_seconds is not None):
                 continue
+            if not stage.restartable:  # an observer (Prometheus): the pipeline goes on without it
+                if stage.exits:
+                    continue
+                stage.exits.append(ended)
+                say(f"msb run: {name} stopped ({ended}); see {stage.log}")
+                continue
             if name == "replay" and ended == "exit 0":
                 self.replay_seconds = time.monotonic() - self._replay_started
                 say(f"msb run: replay done in {self.replay_seconds:.1f} s")
@@ -259,8 +274,11 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
     watch: KafkaWatch | None = None
     outcome = "done"
     try:
+        if args.prometheus:
+            run.add_prometheus(lambda m: print(m, file=sys.stderr, flush=True))
+            order.append(run.stages["prometheus"])
         run.start_consumers(lambda m: print(m, file=sys.stderr, flush=True))
-        scraper = run.scraper = Scraper({n: s.metrics_url or "" for n, s in run.stages.items()})
+        scraper = run.scraper = Scraper({n: s.metrics_url for n, s in run.stages.items() if s.metrics_url})
         watch = KafkaWatch(bootstrap)
         run.start_replay()
         t0 = time.monotonic()

@@ -210,6 +210,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "--forever; 0: never)")
     p.add_argument("--trigger-seconds", type=float, default=1.0, help="the stream's micro-batch interval")
     p.add_argument("--plain", action="store_true", help="plain dashboard lines even on a terminal")
+    p.add_argument("--prometheus", action="store_true",
+                   help="also run Debian's Prometheus scraping every stage, with the chart's recording and "
+                   "alerting rules, and print its URL (live only)")
     p.add_argument("--dashboard-every", type=float, default=5.0, metavar="SECONDS",
                    help="interval of the plain dashboard lines")
     p.set_defaults(func=_run)

@@ -27,19 +27,20 @@ class Stage:
     log: Path
     metrics_url: str | None = None
     restartable: bool = True
+    program: list[str] | None = None  # another program instead of ``msb <args>`` (e.g. Prometheus)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     exits: list[str] = field(default_factory=list)  # how each earlier run ended
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "msb.cli", *self.args]
+        return self.program or [sys.executable, "-m", "msb.cli", *self.args]
 
     def start(self, env: dict[str, str] | None = None) -> None:
         self._signal(signal.SIGKILL)  # a restart: what is left of the previous run's group (e.g. its JVM)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            out.write(f"\n--- msb {' '.join(self.args)}\n".encode())
+            out.write(f"\n--- {' '.join(self.program or ['msb', *self.args])}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True, preexec_fn=die_with_parent,
