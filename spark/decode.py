@@ -151,6 +151,12 @@ def stream_row(rec: dict[str, Any], survey: Survey, keep_cutouts: bool = False) 
     return row
 
 
+def survey_columns(survey: Survey) -> frozenset[str]:
+    """The columns a survey's alerts fill: the keys its row mapping sets, plus the Kafka metadata.
+    Derived from stream_row itself, so it cannot drift from what the rows hold."""
+    return frozenset(stream_row({}, survey)) | {"topic", "partition", "offset", "msb_sent_ns"}
+
+
 def _mag_err(flux: float | None, err: float | None) -> float | None:
     if flux is None or err is None or not flux > 0:
         return None

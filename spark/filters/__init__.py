@@ -6,6 +6,11 @@ A filter is a folder ``<name>/`` holding
   boolean mask over the rows. ``alerts`` has the flat columns of ``msb.stream.decode`` (ZTF
   candidate fields, Rubin fields, ``prv`` as a list of dicts); only alerts that passed the
   quality cut are published. Values are null where a survey lacks a field.
+  Beside it, ``COLUMNS = {"ztf": (...), "rubin": (...)}``: the columns ``keep`` reads on each
+  survey's alerts (a survey left out is one it does not select from). The stream checks them at
+  start-up against the columns each survey fills (``msb.stream.decode.survey_columns``) and names
+  a filter that asks for a column its survey lacks. The built-in filters all declare them; a user's
+  filter without ``COLUMNS`` is run unchecked.
 * ``README.md``: what it selects and why (its first paragraph is the description);
 * ``test_filter.py``: its test (pytest collects ``spark/filters``).
 
@@ -22,6 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from msb.stream.decode import survey_columns
+
+from msb.alert import Survey
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 FilterFn = Callable[[pd.DataFrame], pd.Series]
@@ -39,7 +47,7 @@ def discover(dirs: list[Path] | None = None) -> dict[str, Path]:
 
 
 def load(path: Path) -> FilterFn:
-    """The ``keep`` function of one filter.py, imported by file path."""
+    """The ``keep`` function of one filter.py, imported by file path; its COLUMNS checked."""
     spec = importlib.util.spec_from_file_location(f"msb_filter_{path.parent.name}", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load filter {path}")
@@ -48,7 +56,23 @@ def load(path: Path) -> FilterFn:
     fn = getattr(module, "keep", None)
     if not callable(fn):
         raise ImportError(f"filter {path} has no function keep(alerts) -> mask")
+    check_columns(path.parent.name, getattr(module, "COLUMNS", None))
     return fn
+
+
+def check_columns(name: str, columns: object) -> None:
+    """Raises ValueError naming the filter, the survey and the column it asks for that the survey's
+    alerts lack (or a malformed COLUMNS); None (not declared) passes."""
+    if columns is None:
+        return
+    if not isinstance(columns, dict):
+        raise ValueError(f"filter {name}: COLUMNS must map a survey ({', '.join(Survey)}) to the columns it reads")
+    for survey, cols in columns.items():
+        if survey not in set(Survey):
+            raise ValueError(f"filter {name}: unknown survey {survey!r} in COLUMNS (known: {', '.join(Survey)})")
+        lacking = [c for c in cols if c not in survey_columns(Survey(survey))]
+        if lacking:
+            raise ValueError(f"filter {name} reads column(s) {', '.join(lacking)}, which {survey} alerts lack")
 
 
 def description(path: Path) -> str:

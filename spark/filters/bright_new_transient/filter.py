@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+COLUMNS = {"ztf": ("isdiffpos", "magpsf", "jd", "jdstarthist", "sgscore1", "distpsnr1", "ssdistnr")}
 MAX_MAG = 18.5  # brighter than this (magpsf)
 MAX_AGE_DAYS = 3.0  # jd - jdstarthist: first detection at this position at most 3 days ago
 STAR_DIST_ARCSEC = 1.5

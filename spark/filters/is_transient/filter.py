@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+COLUMNS = {"ztf": ("isdiffpos", "sgscore1", "distpsnr1", "ssdistnr", "jd", "prv")}
 STAR_SGSCORE = 0.5  # a PS1 source with sgscore1 above this is a star
 STAR_DIST_ARCSEC = 1.5  # ...and it must not lie within this distance
 MIN_DETECTIONS = 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+COLUMNS = {"ztf": ("ssdistnr",), "rubin": ("ssObjectId",)}
 MAX_DIST_ARCSEC = 5.0  # ZTF ssdistnr: distance to the nearest known SSO (-999 when none)
 
 

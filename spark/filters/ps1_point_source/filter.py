@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+COLUMNS = {"ztf": ("sgscore1", "distpsnr1")}
 MIN_SGSCORE = 0.5  # sgscore1: PS1 star/galaxy score of the nearest source, 1 = star
 MAX_DIST_ARCSEC = 1.0  # distpsnr1: distance to that source
 

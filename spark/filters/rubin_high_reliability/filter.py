@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+COLUMNS = {"rubin": ("survey", "reliability")}
 MIN_RELIABILITY = 0.9
 
 
