@@ -45,6 +45,7 @@ def _batch_near(rng: np.random.Generator, cra: np.ndarray, cdec: np.ndarray) -> 
 def bench_vsx(store: Path, source: Path) -> dict[str, object]:
     import astropy.units as u
     from astropy.coordinates import SkyCoord
+
     from msb.crossmatch.defaults import DEFAULTS
     from msb.crossmatch.sky import nearest
     from msb.crossmatch.store import Catalog, build
@@ -106,6 +107,7 @@ def _big(rows: int, tmp: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
     import pyarrow as pa
     import pyarrow.parquet as pq
     from astropy.coordinates import SkyCoord
+
     from msb.crossmatch.ingest import Columns
     from msb.crossmatch.sky import nearest
     from msb.crossmatch.store import Catalog, build

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import fastavro
 from confluent_kafka import Producer
-from msb.replay.replay import ReplayConfig, run_replay
 
 from benchmarks.record import record
 from msb import kafka, paths
 from msb.alert import packet_info
 from msb.avro import AlertDecoder
 from msb.broker import EmbeddedBroker
+from msb.replay.replay import ReplayConfig, run_replay
 
 COMMAND = "make bench BENCH=replay"
 VISIT_ALERTS = 10_000

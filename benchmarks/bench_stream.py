@@ -101,11 +101,10 @@ def send(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> float:
 
 def plain_loop(bootstrap: str, topic: str, parts: list[int], quality: str) -> tuple[int, float]:
     """One process: consume, decode, cut, filters, encode, produce the outputs. (alerts, seconds)."""
+    from msb.kafka import sent_ns
     from msb.stream import filters
     from msb.stream import quality as q
     from msb.stream.decode import BatchDecoder, DecodeSettings
-
-    from msb.kafka import sent_ns
 
     dec = BatchDecoder(DecodeSettings(quality=q.conditions(quality), filters=filters.select(None),
                                       schema_dir=str(paths.rubin_schemas())))

@@ -26,13 +26,13 @@ def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | Non
     """Microseconds of CPU per alert for each stage (STAGES), over the first n messages of partition 0."""
     import pyarrow as pa
     from confluent_kafka import Consumer, TopicPartition
+
+    from msb.kafka import consumer_config, producer_config, sent_ns
     from msb.stream import filters
     from msb.stream import quality as q
     from msb.stream.decode import BatchDecoder, DecodeSettings
     from msb.stream.kafka_source import KafkaRange, read_range
     from msb.stream.outputs import OutputSettings, TaskWriter, settings_option
-
-    from msb.kafka import consumer_config, producer_config, sent_ns
 
     probe = Consumer(consumer_config(bootstrap, group="msb-profile"))
     n = min(n, probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])

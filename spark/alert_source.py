@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
+from pyspark.sql.datasource import DataSource, InputPartition
+from pyspark.sql.types import StructType
+
 from msb.stream.decode import cached_decoder, settings_from_option, spark_ddl
 from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_messages
 from msb.stream.outputs import OUTCOME_DDL, write_outputs
-from pyspark.sql.datasource import DataSource, InputPartition
-from pyspark.sql.types import StructType
 
 FORMAT = "msbalerts"
 

@@ -8,10 +8,9 @@ import os
 import sys
 from typing import Any
 
-from msb.stream import k8s
-
 from msb.cliutil import HelpFormatter
 from msb.kafka import default_bootstrap
+from msb.stream import k8s
 
 DESCRIPTION = """\
 Read alerts from Kafka with Spark Structured Streaming, decode them (ZTF 3.x/4.x, Rubin 10.x/11.x;
@@ -117,9 +116,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from msb.stream.job import run_stream
-
     from msb.kafka import KafkaUnreachable
+    from msb.stream.job import run_stream
 
     try:
         config = config_from_args(args)

@@ -205,11 +205,10 @@ class StreamJob:
     # ------------------------------------------------------------------ run
 
     def run(self) -> StreamSummary:
+        from msb.metrics import serve
         from msb.stream.archive import Archive
         from msb.stream.metrics import MetricsListener, StreamMetrics
         from msb.stream.session import build_session
-
-        from msb.metrics import serve
 
         c = self.config
         conf = dict(c.spark_conf)

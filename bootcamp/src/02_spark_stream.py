@@ -22,11 +22,11 @@ import lab
 import matplotlib.pyplot as plt
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
-from msb.stream.decode import DecodeSettings, settings_option
 from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.cutouts import stamp_array
+from msb.stream.decode import DecodeSettings, settings_option
 
 bootstrap = lab.connect()
 print("Kafka at", bootstrap)

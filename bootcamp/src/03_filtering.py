@@ -22,13 +22,13 @@ import lab
 import matplotlib.pyplot as plt
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
-from msb.stream import filters, quality
-from msb.stream.decode import DecodeSettings, settings_option
-from msb.stream.job import StreamConfig, run_stream
 from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.avro import AlertDecoder
+from msb.stream import filters, quality
+from msb.stream.decode import DecodeSettings, settings_option
+from msb.stream.job import StreamConfig, run_stream
 
 bootstrap = lab.connect()
 topic = lab.fresh_topic("ztf")

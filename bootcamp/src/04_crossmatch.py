@@ -19,14 +19,14 @@ import lab
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from msb import paths
 from msb.crossmatch.cds import FAIL, CdsXmatch
 from msb.crossmatch.defaults import build_default_catalogs
 from msb.crossmatch.match import EVIDENCE, Crossmatcher
 from msb.crossmatch.rules import Classifier
 from msb.crossmatch.service import CrossmatchConfig, run_service
 from msb.crossmatch.store import list_catalogs
-
-from msb import paths
 
 bootstrap = lab.connect()
 topic = lab.fresh_topic("ztf")

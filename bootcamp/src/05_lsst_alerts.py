@@ -23,14 +23,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
-from msb.stream import filters, quality
-from msb.stream.decode import DecodeSettings, settings_option
 from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.alert import RUBIN_BANDS, flux_to_mag, summary
 from msb.avro import AlertDecoder, SchemaStore, rubin_schema_id, split_confluent
 from msb.cutouts import stamp_array
+from msb.stream import filters, quality
+from msb.stream.decode import DecodeSettings, settings_option
 
 bootstrap = lab.connect()
 schemas = lab.rubin_schemas()

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from msb.crossmatch.match import EVIDENCE, Crossmatcher, display_value
 from msb.crossmatch.metrics import CrossmatchMetrics
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 MAX_POSITIONS = 10_000
 MAX_RADIUS_ARCSEC = 3600.0

@@ -101,7 +101,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add(args: argparse.Namespace) -> int:
     from msb.crossmatch.ingest import CatalogError, Columns
     from msb.crossmatch.store import build
-
     from msb.progress import Reporter
 
     cols = Columns(args.ra, args.dec, label=args.type, id=args.id, radius=args.radius_column,
@@ -143,7 +142,6 @@ def _build_defaults(args: argparse.Namespace) -> int:
 
     from msb.crossmatch.defaults import build_default_catalogs, default_rows_hint
     from msb.crossmatch.ingest import CatalogError
-
     from msb.progress import Reporter
 
     store = _store(args)
@@ -169,7 +167,6 @@ def _crossmatch(args: argparse.Namespace) -> int:
 
     from msb.crossmatch.ingest import CatalogError
     from msb.crossmatch.service import CrossmatchConfig, CrossmatchService, run_service
-
     from msb.kafka import KafkaUnreachable, default_bootstrap
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from msb import paths
 from msb.crossmatch.ingest import Columns
 from msb.crossmatch.rules import SIMBAD_LABELS
 from msb.crossmatch.store import Manifest, build, build_spec, source_fingerprint
-
-from msb import paths
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from msb.crossmatch.rules import Classifier, simbad_labels, simbad_labels_file
 from msb.crossmatch.sky import Pairs, nearest
 from msb.crossmatch.store import Catalog, Matches, open_catalogs

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from msb.crossmatch.match import EVIDENCE
 
 from msb import kafka
 from msb.alert import summary
 from msb.avro import ContainerEncoder
+from msb.crossmatch.match import EVIDENCE
 from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")

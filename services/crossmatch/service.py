@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from msb import kafka
+from msb.avro import AlertDecodeError, AlertDecoder
 from msb.crossmatch.api import ApiServer, State, build_app
 from msb.crossmatch.cds import CdsXmatch
 from msb.crossmatch.match import BatchResult, Crossmatcher
@@ -33,9 +36,6 @@ from msb.crossmatch.records import (
     sent_ns,
     write_parquet,
 )
-
-from msb import kafka
-from msb.avro import AlertDecodeError, AlertDecoder
 from msb.paths import catalog_store
 
 log = logging.getLogger("msb.crossmatch")

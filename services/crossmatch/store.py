@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cdshealpix.nested import lonlat_to_healpix, neighbours
+
 from msb.crossmatch.ingest import CatalogError, Chunk, Columns, read_chunks
 from msb.crossmatch.sky import ARCSEC, ZoneIndex
 

@@ -56,10 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from msb.avro import SchemaStore
     from msb.replay.pacing import Pace
     from msb.replay.replay import BadPacket, ReplayConfig, run_replay
-
-    from msb.avro import SchemaStore
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.visit_interval is not None:

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from msb.replay.metrics import ReplayMetrics
-from msb.replay.pacing import Pace, sleep_until
 
 from msb import kafka
 from msb.alert import PacketInfo, Survey, packet_info
 from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for, with_new_ids
 from msb.metrics import serve
 from msb.progress import Reporter
+from msb.replay.metrics import ReplayMetrics
+from msb.replay.pacing import Pace, sleep_until
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
 
 log = logging.getLogger("msb.replay")

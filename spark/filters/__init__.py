@@ -27,9 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from msb.stream.decode import survey_columns
 
 from msb.alert import Survey
+from msb.stream.decode import survey_columns
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 FilterFn = Callable[[pd.DataFrame], pd.Series]

@@ -6,12 +6,12 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from msb.stream.decode import flat_columns, stream_row
 
 from msb import paths
 from msb.alert import survey_of
 from msb.avro import AlertDecoder, SchemaStore
 from msb.sources import Packet, iter_packets
+from msb.stream.decode import flat_columns, stream_row
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -10,10 +10,10 @@ from typing import Any
 
 import fastavro
 import pytest
-from msb.crossmatch.defaults import build_default_catalogs
-from msb.crossmatch.match import Crossmatcher
 
 from msb.avro import AlertDecoder
+from msb.crossmatch.defaults import build_default_catalogs
+from msb.crossmatch.match import Crossmatcher
 from msb.schemas import PROCESSED
 
 

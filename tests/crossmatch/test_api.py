@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
 from msb.crossmatch.api import MAX_POSITIONS, ApiServer, State, build_app
 from msb.crossmatch.metrics import CrossmatchMetrics
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from aiohttp import web
+
 from msb.crossmatch.api import ApiServer
 from msb.crossmatch.cds import FAIL, CdsXmatch
 from msb.crossmatch.match import Crossmatcher

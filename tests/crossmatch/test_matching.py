@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
+
 from msb.crossmatch.ingest import Columns
 from msb.crossmatch.sky import ZoneIndex, angular_separation_deg, nearest
 from msb.crossmatch.store import Catalog, build

@@ -12,11 +12,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
-from msb.crossmatch.records import missing_processed_fields
-from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 
 from msb import kafka
 from msb.avro import AlertDecoder
+from msb.crossmatch.records import missing_processed_fields
+from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 from msb.schemas import CLASSIFIED as SCHEMA_FILE
 
 SESSION_MS = 6000  # tansu joins take session.timeout.ms / 2

@@ -8,14 +8,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from msb.replay.pacing import Pace
-from msb.replay.replay import ReplayConfig, run_replay
 from prometheus_client.parser import text_string_to_metric_families
 
 from msb import kafka, paths
 from msb.alert import packet_info
 from msb.avro import AlertDecoder, SchemaStore
 from msb.broker import EmbeddedBroker
+from msb.replay.pacing import Pace
+from msb.replay.replay import ReplayConfig, run_replay
 
 from .helpers import files, read_all
 

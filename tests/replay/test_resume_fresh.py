@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from msb.replay.replay import ReplayConfig, run_replay
-
 from msb import paths
 from msb.alert import packet_info, summary
 from msb.avro import AlertDecoder, SchemaStore
 from msb.broker import EmbeddedBroker
+from msb.replay.replay import ReplayConfig, run_replay
 
 from .helpers import files, read_all
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
-from msb.stream.job import StreamConfig, StreamJob, run_stream
 
 from msb.kafka import ensure_topic, wait_for_kafka
+from msb.stream.job import StreamConfig, StreamJob, run_stream
 from tests.replay.helpers import msb
 from tests.stream.helpers import packets, ztf_key
 

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from msb.stream.decode import survey_columns
-from msb.stream.filters import discover, load, select
 
 from msb.alert import Survey
+from msb.stream.decode import survey_columns
+from msb.stream.filters import discover, load, select
 
 
 def _filter(folder: Path, name: str, columns: str) -> Path:

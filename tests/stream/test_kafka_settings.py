@@ -4,9 +4,9 @@ the Java client's for Spark's native connector (with the chart's defaults: SCRAM
 from __future__ import annotations
 
 import pytest
-from msb.stream.job import StreamConfig, StreamJob
 
 from msb.kafka import java_client_config
+from msb.stream.job import StreamConfig, StreamJob
 
 CHART_ENV = {  # what the chart sets with Strimzi authentication on and a CA Secret
     "MSB_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",

@@ -6,9 +6,9 @@ import pickle
 import uuid
 from typing import Any
 
-from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, produce_batches, read_range
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
+from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, produce_batches, read_range
 from tests.stream.helpers import consume_all, produce
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from msb.stream.job import StreamConfig, run_stream
 
 from msb import paths
 from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
+from msb.stream.job import StreamConfig, run_stream
 from tests.stream.helpers import candids, packets, produce
 
 

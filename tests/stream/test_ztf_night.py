@@ -12,13 +12,13 @@ from typing import Any
 import fastavro
 import pyarrow.parquet as pq
 import pytest
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import real_frame
-from msb.stream.job import StreamConfig, run_stream
 from prometheus_client.parser import text_string_to_metric_families
 
 from msb.avro import AlertDecoder
 from msb.schemas import PROCESSED
+from msb.stream.filters import BUILTIN_DIR, load
+from msb.stream.filters.testing import real_frame
+from msb.stream.job import StreamConfig, run_stream
 from tests.stream.helpers import candids, consume_all, packets, produce, ztf_key
 
 FILTERS = ["known_sso", "ps1_point_source", "is_transient", "bright_new_transient"]

@@ -1,4 +1,5 @@
 import numpy as np
+
 from msb.stream.filters import BUILTIN_DIR, load
 from msb.stream.filters.testing import frame, real_frame
 
