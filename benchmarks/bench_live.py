@@ -138,7 +138,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="msb-bench-live-") as name:
         tmp = Path(name)
-        catalogs = Path(os.environ.get("MSB_CATALOGS", "catalogs")).resolve()
+        catalogs = paths.catalog_store()
         print(f"live: {LOOPS} loops of the night, one visit every {INTERVAL:g} s...", flush=True)
         lv = live(tmp, catalogs)
         print(f"live: exit {lv['code']}, {lv['outcome']}, {lv['wall']:.0f} s", flush=True)
