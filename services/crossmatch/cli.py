@@ -6,16 +6,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from msb.cliutil import HelpFormatter
+from msb.paths import catalog_store
+
+if TYPE_CHECKING:  # the command functions import it: msb --help stays light
+    from msb.progress import Reporter
+
+T = TypeVar("T")
 
 STORE_HELP = ("catalog store folder (default: $MSB_CATALOGS, else ./catalogs in the working directory)")
 
 
 def _store(args: argparse.Namespace) -> Path:
-    from msb.paths import catalog_store
-
     return Path(args.catalogs).resolve() if args.catalogs else catalog_store()
 
 
@@ -99,26 +105,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from msb.crossmatch.ingest import CatalogError, Columns
+    from msb.crossmatch.ingest import Columns
     from msb.crossmatch.store import build
     from msb.progress import Reporter
 
     cols = Columns(args.ra, args.dec, label=args.type, id=args.id, radius=args.radius_column,
                    radius_scale=args.radius_scale, unit=args.unit)
     rep = Reporter(f"catalog {args.name}")
-    try:
-        m = build(args.name, args.files, cols, args.radius, _store(args), note=args.note,
-                  skip_invalid=args.skip_invalid, max_radius_arcsec=args.max_radius,
-                  progress=lambda n: rep.advance(n, "rows"))
-    except (CatalogError, FileNotFoundError) as exc:
-        rep.close()
-        print(f"msb catalog add: {exc}", file=sys.stderr)
+    m = _reported("add", rep, lambda: build(
+        args.name, args.files, cols, args.radius, _store(args), note=args.note, skip_invalid=args.skip_invalid,
+        max_radius_arcsec=args.max_radius, progress=lambda n: rep.advance(n, "rows")))
+    if m is None:
         return 2
-    rep.close()
     dropped = f", {m.dropped_rows:,} rows without a position dropped" if m.dropped_rows else ""
     print(f"{m.name}: {m.rows:,} rows, {len(m.partitions)} partitions (HEALPix order {m.partition_order}), "
           f"radius {m.radius_arcsec:g}\", built in {m.build_seconds:.2f} s{dropped} -> {_store(args) / m.name}")
     return 0
+
+
+def _reported(command: str, rep: Reporter, build: Callable[[], T]) -> T | None:
+    """Runs a build under its progress display; a bad catalog file is reported by name (None)."""
+    from msb.crossmatch.ingest import CatalogError
+
+    try:
+        result = build()
+    except (CatalogError, FileNotFoundError) as exc:
+        rep.close()
+        print(f"msb catalog {command}: {exc}", file=sys.stderr)
+        return None
+    rep.close()
+    return result
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -141,20 +157,15 @@ def _build_defaults(args: argparse.Namespace) -> int:
     import time
 
     from msb.crossmatch.defaults import build_default_catalogs, default_rows_hint
-    from msb.crossmatch.ingest import CatalogError
     from msb.progress import Reporter
 
     store = _store(args)
     rep = Reporter("default catalogs", total=default_rows_hint())
     t0 = time.perf_counter()
-    try:
-        out = build_default_catalogs(store, args.source, args.only, args.force, log=rep.log,
-                                     progress=lambda n: rep.advance(n, "rows"))
-    except (CatalogError, FileNotFoundError) as exc:
-        rep.close()
-        print(f"msb catalog build-defaults: {exc}", file=sys.stderr)
+    out = _reported("build-defaults", rep, lambda: build_default_catalogs(
+        store, args.source, args.only, args.force, log=rep.log, progress=lambda n: rep.advance(n, "rows")))
+    if out is None:
         return 2
-    rep.close()
     built = sum(1 for _, b in out if b)
     rows = sum(m.rows for m, _ in out)
     print(f"{len(out)} catalogs ({built} built, {len(out) - built} up to date), {rows:,} rows, "
