@@ -1,5 +1,5 @@
 """`make lab`: broker, looping replay and JupyterLab come up together, the URL it prints answers, the
-replay feeds topic raw, and Ctrl-C stops all three. And a notebook on the lab's broker (MSB_BOOTSTRAP)."""
+replay feeds topic raw, and Ctrl-C stops all three."""
 
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import nbformat
-import pytest
 from confluent_kafka import Consumer, TopicPartition
-from nbclient import NotebookClient
 
 from msb import paths
-from msb.broker import EmbeddedBroker, free_port
+from msb.broker import free_port
 
 BOOTCAMP = paths.REPO_ROOT / "bootcamp"
 
@@ -73,14 +70,3 @@ def test_make_lab_starts_and_stops_everything(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert not listening(kafka_port) and not listening(lab_port), "make lab left a component running"
 
-
-def test_notebook_on_the_labs_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Part 4 with MSB_BOOTSTRAP set, as under `make lab`: it uses that broker instead of starting one."""
-    with EmbeddedBroker(log=tmp_path / "broker.log") as broker:
-        monkeypatch.setenv("MSB_BOOTSTRAP", broker.bootstrap)
-        monkeypatch.delenv("MSB_DATA", raising=False)
-        nb = nbformat.read(BOOTCAMP / "04_crossmatch.ipynb", as_version=4)
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(BOOTCAMP)}}).execute()
-        first = "".join(o.get("text", "") for o in nb.cells[1].outputs)
-        assert f"at {broker.bootstrap}" in first, first
