@@ -106,7 +106,9 @@ def passed_candids(archive: Path) -> set[int]:
     alert may come in several packets (schema versions, at-least-once redelivery)."""
     import pyarrow.parquet as pq
 
-    if not archive.is_dir() or not any(archive.rglob("*.parquet")):
+    from msb.runsummary import has_parquet
+
+    if not has_parquet(archive):
         return set()
     return set(pq.read_table(archive, columns=["candid"])["candid"].to_pylist())
 

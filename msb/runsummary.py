@@ -38,10 +38,16 @@ class Outcome:
         return self.passed - self.classified
 
 
+def has_parquet(folder: Path) -> bool:
+    """Whether a Parquet reader finds data here: files under ``_``/``.`` folders (staging) do not count."""
+    return folder.is_dir() and any(not any(part[0] in "_." for part in f.relative_to(folder).parts)
+                                   for f in folder.rglob("*.parquet"))
+
+
 def _table(folder: Path, columns: list[str]) -> Any:
     import pyarrow.parquet as pq
 
-    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+    if not has_parquet(folder):
         return None
     return pq.read_table(folder, columns=columns).to_pandas()
 
