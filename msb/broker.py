@@ -6,8 +6,10 @@ there why). :class:`EmbeddedBroker` runs that same command as a child process fo
 ``msb run``. The binary is located inside the installed package (``TANSU_BIN`` overrides);
 the package's own resolver is not used because it copies 41 MB into the home directory.
 
-Other tansu differences clients may meet: ``offsets_for_times`` past the end answers 0 (Kafka: -1),
-DeleteRecords is unsupported, and a consumer group join waits session.timeout.ms / 2.
+Other tansu differences clients may meet, left as they are (msb uses none of them): ListOffsets by
+timestamp (``offsets_for_times``) answers 0 whatever the time (Kafka: the first offset at or after
+it, -1 past the end), DeleteRecords is unsupported, and a consumer group join waits
+session.timeout.ms / 2 (msb's tests use 6 s).
 """
 
 from __future__ import annotations
