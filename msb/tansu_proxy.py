@@ -28,9 +28,9 @@ log = logging.getLogger("msb.broker")
 FETCH_MAX_BYTES = 64 << 20  # one record batch of alert packets fits
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytearray:
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
     (size,) = struct.unpack(">i", await reader.readexactly(4))
-    return bytearray(await reader.readexactly(size))
+    return await reader.readexactly(size)
 
 
 def _send(writer: asyncio.StreamWriter, frame: bytes | bytearray) -> None:
@@ -124,9 +124,10 @@ class FrontProxy:
                          pending: dict[int, tuple[int, set[tuple[str, int]]]]) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
-                frame = await _read_frame(src)
+                frame: bytes | bytearray = await _read_frame(src)
                 asked = pending.pop(wire.correlation_id(frame), None)
-                if asked is not None:
+                if asked is not None:  # only these few frames are copied, to be patched
+                    frame = bytearray(frame)
                     await self._fix_ends(frame, *asked)
                 _send(dst, frame)
                 await dst.drain()
