@@ -59,6 +59,11 @@ class Progress:
     processed_end: int = 0
     classified_done: int = 0  # processed messages the crossmatch group committed
 
+    def lags(self) -> dict[str, float]:
+        """Messages each consumer stage has yet to finish: committed work, not just fetched."""
+        return {"stream": max(self.raw_end - self.stream_done, 0),
+                "crossmatch": max(self.processed_end - self.classified_done, 0)}
+
     def caught_up(self) -> bool:
         return self.stream_done >= self.raw_end and self.classified_done >= self.processed_end
 
@@ -287,17 +292,20 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
         with dash:
             dash.note(f"msb run: replay started (pid {run.stages['replay'].pid}); stages: "
                       + ", ".join(f"{n} {s.pid}" for n, s in run.stages.items()))
-            progress: Progress | None = None
             while True:
                 run.check_broker()
                 run.supervise(dash.note)
                 scraper.poll()
-                if run.replay_seconds is not None and not args.forever:
-                    progress = run.progress(watch)
+                try:
+                    progress: Progress | None = run.progress(watch)
+                except Exception:  # noqa: BLE001 - a slow answer (busy broker, batch being written) skips a refresh
+                    progress = None
                 # Once the replay has exited its /metrics are gone: Kafka has its final count.
-                sent = progress.raw_end if progress is not None else None
-                dash.update(scraper.view(time.monotonic() - t0, run.states(), replayed=sent))
-                if progress is not None and progress.caught_up():
+                sent = progress.raw_end if progress is not None and run.replay_seconds is not None else None
+                dash.update(scraper.view(time.monotonic() - t0, run.states(), replayed=sent,
+                                         lags=progress.lags() if progress is not None else None))
+                if (progress is not None and run.replay_seconds is not None and not args.forever
+                        and progress.caught_up()):
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     outcome = f"timeout after {timeout:g} s: {run.progress(watch).holding()}"

@@ -124,9 +124,11 @@ class Scraper:
             return 0.0
         return max(hist[-1][1] - hist[0][1], 0.0) / (hist[-1][0] - hist[0][0])
 
-    def view(self, elapsed: float, states: dict[str, str], replayed: float | None = None) -> LiveView:
+    def view(self, elapsed: float, states: dict[str, str], replayed: float | None = None,
+             lags: dict[str, float] | None = None) -> LiveView:
         """The dashboard's figures; ``replayed`` (the raw topic's message count) stands for the replay's
-        own count once it has exited."""
+        own count once it has exited, ``lags`` (from Kafka's offsets) for the stages' lag gauges: Spark
+        reports its lag only between micro-batches, so a long batch would show none."""
         v = LiveView(elapsed=elapsed)
         for stage, (in_metrics, out_metric, lag_metric) in STAGE_METRICS.items():
             if stage not in self.urls:
@@ -139,6 +141,8 @@ class Scraper:
             sv.lag = total(s, lag_metric) if lag_metric and s else None
             if stage == "replay" and replayed is not None:
                 sv.alerts_in = sv.alerts_out = replayed
+            if lags and stage in lags:
+                sv.lag = lags[stage]
             v.stages.append(sv)
         xm = self.seen.get("crossmatch")
         v.latency_p50, v.latency_p99 = quantile(xm, LATENCY, 0.5), quantile(xm, LATENCY, 0.99)

@@ -49,6 +49,8 @@ def test_figures_from_a_real_endpoint() -> None:
         dash.update(v)
     text = out.getvalue()
     assert "crossmatch running in 100 out 100" in text and "lag 7" in text and "Star 70" in text
+    # Kafka's committed offsets, when given, stand for the lag gauges
+    assert scraper.view(13.0, {}, lags={"crossmatch": 12}).stages[0].lag == 12
 
 
 def test_visits_are_runs_of_one_exposure_in_send_order() -> None:
