@@ -342,6 +342,7 @@ def main() -> None:
 {PROFILE_NOTE}
 
 ### Figures
+
 Machine load average (1/5/15 min, 2 cores) at the start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, at the end
 {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}: above 2, other work shared the cores, absolute
 figures are low and noisy, and the same-run ratios are what to read.
