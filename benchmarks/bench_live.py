@@ -23,10 +23,10 @@ from typing import Any
 import psutil
 
 from msb import paths
+from msb.app.live import KafkaWatch, Topics, checkpoint_offsets
+from msb.app.livestats import scrape, total
+from msb.app.runsummary import collect
 from msb.broker import free_port
-from msb.live import KafkaWatch, Topics, checkpoint_offsets
-from msb.livestats import scrape, total
-from msb.runsummary import collect
 
 LOOPS = int(os.environ.get("MSB_BENCH_LIVE_LOOPS", "20"))
 INTERVAL = float(os.environ.get("MSB_BENCH_LIVE_INTERVAL", "0.5"))

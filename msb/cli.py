@@ -19,8 +19,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.consume": ("consume",),
     "msb.stream.cli": ("stream",),
     "msb.crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
-    "msb.pipeline": ("run",),
-    "msb.scale": ("scale",),
+    "msb.app.pipeline": ("run",),
+    "msb.app.scale": ("scale",),
 }
 UNAVAILABLE = 2  # exit code of a command whose module failed to import
 # command -> the pyproject extra with its dependencies (each container image installs only its own)

@@ -1,6 +1,6 @@
 """``msb run --prometheus``: Debian's Prometheus scraping every stage, with the chart's rules.
 
-It runs as one more child process (a :class:`~msb.stages.Stage`), stopped with the others. The
+It runs as one more child process (a :class:`~msb.app.stages.Stage`), stopped with the others. The
 recording and alerting rules are the Helm chart's own PrometheusRule, rendered by Helm's engine
 (helm-python-sdk, in the ``dev`` extra) from a source checkout; without them it scrapes only.
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from msb.stages import Stage
+from msb import paths
+from msb.app.stages import Stage
 
-CHART = Path(__file__).resolve().parent.parent / "charts" / "msb"
+CHART = paths.REPO_ROOT / "charts" / "msb"
 
 
 def chart_rules(dest: Path) -> tuple[Path | None, str]:

@@ -1,6 +1,6 @@
 """``msb run`` live: broker, replay, stream and crossmatch run at once, as separate processes.
 
-Each stage is the same ``msb <command>`` its container runs (see :mod:`msb.stages`), talking
+Each stage is the same ``msb <command>`` its container runs (see :mod:`msb.app.stages`), talking
 through Kafka only. ``msb run`` starts them, waits until the stream's query runs and the
 crossmatch holds its partitions, then starts the replay at the requested pace, shows a dashboard
 fed by the stages' own /metrics, restarts a stage that dies (the stream resumes from its
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msb import kafka
+from msb.app.dashboard import Dashboard
+from msb.app.livestats import Scraper, scrape, total
+from msb.app.stages import Stage, stop_all
 from msb.broker import free_port
-from msb.dashboard import Dashboard
-from msb.livestats import Scraper, scrape, total
-from msb.stages import Stage, stop_all
 
 GROUP = "msb-run"
 MAX_RESTARTS = 5
@@ -128,7 +128,7 @@ class LiveRun:
     # ------------------------------------------------------------------ stage commands
 
     def add_prometheus(self, say: Callable[[str], None]) -> None:
-        from msb.promlocal import prometheus_stage
+        from msb.app.promlocal import prometheus_stage
 
         targets = {n: s.metrics_url.split("/")[2] for n, s in self.stages.items() if s.metrics_url}
         stage, url, note = prometheus_stage(self.args.out, targets, free_port())

@@ -117,7 +117,7 @@ def mix_lines(o: Outcome) -> list[str]:
 
 def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
     """Messages in each topic (sum of end offsets), None where Kafka does not answer."""
-    from msb.live import KafkaWatch
+    from msb.app.live import KafkaWatch
 
     try:
         watch = KafkaWatch(bootstrap)
@@ -137,7 +137,7 @@ def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
 
 def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float) -> int:
     """Prints what the live run did; returns the exit code."""
-    from msb.livestats import total
+    from msb.app.livestats import total
 
     t = run.topics
     broker_ok = not outcome.startswith("broker lost")
