@@ -14,19 +14,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from msb.avro import AlertDecoder
+from tests.expected import fink_candids
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def fink_candids(night: Path) -> set[int]:
-    decoder = AlertDecoder()
-    out = set()
-    for path in night.glob("*.avro"):
-        c = decoder.decode(path.read_bytes())["candidate"]
-        if c["nbad"] == 0 and c["rb"] >= 0.55 and c["fid"] != 3:
-            out.add(c["candid"])
-    return out
 
 
 class LiveRun:

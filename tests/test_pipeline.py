@@ -11,23 +11,13 @@ import pytest
 
 from msb.alert import summary
 from msb.avro import AlertDecoder
+from tests.expected import fink_candids
 
 
 @pytest.fixture(scope="module")
 def catalogs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One catalog store for the module: msb run builds it once, then reuses it."""
     return tmp_path_factory.mktemp("catalogs")
-
-
-def _fink_candids(night: Path) -> set[int]:
-    """Candids passing Fink's cuts (nbad == 0, rb >= 0.55, fid != 3), computed from the packets."""
-    decoder = AlertDecoder()
-    out = set()
-    for path in night.glob("*.avro"):
-        cand = decoder.decode(path.read_bytes())["candidate"]
-        if cand["nbad"] == 0 and cand["rb"] >= 0.55 and cand["fid"] != 3:
-            out.add(cand["candid"])
-    return out
 
 
 def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp_path: Path, catalogs: Path) -> None:
@@ -38,7 +28,7 @@ def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp
         capture_output=True, text=True, timeout=600,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    expected = _fink_candids(ztf_night)
+    expected = fink_candids(ztf_night)
     assert len(expected) == 291
     table = pq.read_table(out / "classified").to_pandas()
     assert set(table["candid"]) == expected and len(table) == 291  # each once
