@@ -6,14 +6,13 @@ knowing both layouts.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from msb.avro import AlertDecodeError, AlertDecoder, WriterSchema
-
-MJD_TO_JD = 2400000.5
+from msb.surveys import adapter_for
+from msb.surveys.rubin import MJD_TO_JD
 
 
 class Survey(StrEnum):
@@ -86,45 +85,11 @@ def _prefix_from_record(rec: dict[str, Any], survey: Survey) -> dict[str, Any]:
     return out
 
 
-def flux_to_mag(flux_njy: float | None) -> float | None:
-    """AB magnitude of a flux in nJy (Rubin reports fluxes, ZTF magnitudes)."""
-    if flux_njy is None or not flux_njy > 0:
-        return None
-    return -2.5 * math.log10(flux_njy) + 31.4
-
-
-RUBIN_BANDS = {"u": 0, "g": 1, "r": 2, "i": 3, "z": 4, "y": 5}
-
-
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
-    """The columns an astronomer looks at first, the same for both surveys."""
-    if "diaSource" in rec:
-        src = rec["diaSource"] or {}
-        mjd = src.get("midpointMjdTai")
-        return {
-            "survey": Survey.RUBIN.value,
-            "objectId": str(src.get("diaObjectId") or rec.get("diaSourceId")),
-            "candid": rec.get("diaSourceId"),
-            "jd": None if mjd is None else mjd + MJD_TO_JD,
-            "ra": src.get("ra"),
-            "dec": src.get("dec"),
-            "magpsf": flux_to_mag(src.get("psfFlux")),
-            "band": src.get("band"),
-            "reliability": src.get("reliability"),
-        }
-    cand = rec.get("candidate") or {}
-    fid = cand.get("fid")
-    return {
-        "survey": Survey.ZTF.value,
-        "objectId": rec.get("objectId"),
-        "candid": rec.get("candid"),
-        "jd": cand.get("jd"),
-        "ra": cand.get("ra"),
-        "dec": cand.get("dec"),
-        "magpsf": cand.get("magpsf"),
-        "band": {1: "g", 2: "r", 3: "i"}.get(fid, str(fid)),
-        "reliability": cand.get("drb") if cand.get("drb") is not None else cand.get("rb"),
-    }
+    """The columns an astronomer looks at first, the same for both surveys: a selection of the
+    survey adapter's flat row (msb.surveys)."""
+    adapter = adapter_for(rec)
+    return adapter.summary(adapter.row(rec))
 
 
 def cutouts(rec: dict[str, Any]) -> dict[str, bytes | None]:

@@ -1,9 +1,8 @@
 """Decoded alerts as flat, typed rows: the one schema every output of the stream job uses.
 
-ZTF and Rubin alerts are flattened into the same columns. ZTF candidate fields keep their
-names; Rubin's diaSource fills the shared ones (candid = diaSourceId, objectId = diaObjectId,
-magpsf from psfFlux, fid from band, isdiffpos from isNegative) and adds its own (reliability,
-snr, ...). Previous detections become ``prv``, an array of structs, for both surveys.
+ZTF and Rubin alerts are flattened into the same columns by their survey adapters (msb.surveys:
+ZTF candidate fields keep their names; Rubin's diaSource fills the shared ones and adds its own);
+this module types those columns for Arrow and Spark and adds what the job derives.
 
 Everything here is plain Python/pyarrow so that the Spark job, the benchmark's plain loop and
 the tests run the same code.
@@ -20,37 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from msb.alert import MJD_TO_JD, RUBIN_BANDS, Survey, flux_to_mag, survey_of
+from msb.alert import Survey, survey_of
 from msb.avro import AlertDecodeError, AlertDecoder, ContainerEncoder, SchemaStore
 from msb.kafka import sent_ns
 from msb.schemas import PROCESSED, load
-
-# ZTF candidate fields (schemas 3.x and 4.x share these 103), in schema order.
-ZTF_CANDIDATE = (
-    "jd:double fid:int pid:long diffmaglim:float pdiffimfilename:string programpi:string programid:int "
-    "candid:long isdiffpos:string tblid:long nid:int rcid:int field:int xpos:float ypos:float ra:double "
-    "dec:double magpsf:float sigmapsf:float chipsf:float magap:float sigmagap:float distnr:float magnr:float "
-    "sigmagnr:float chinr:float sharpnr:float sky:float magdiff:float fwhm:float classtar:float "
-    "mindtoedge:float magfromlim:float seeratio:float aimage:float bimage:float aimagerat:float "
-    "bimagerat:float elong:float nneg:int nbad:int rb:float ssdistnr:float ssmagnr:float ssnamenr:string "
-    "sumrat:float magapbig:float sigmagapbig:float ranr:double decnr:double sgmag1:float srmag1:float "
-    "simag1:float szmag1:float sgscore1:float distpsnr1:float ndethist:int ncovhist:int jdstarthist:double "
-    "jdendhist:double scorr:double tooflag:int objectidps1:long objectidps2:long sgmag2:float srmag2:float "
-    "simag2:float szmag2:float sgscore2:float distpsnr2:float objectidps3:long sgmag3:float srmag3:float "
-    "simag3:float szmag3:float sgscore3:float distpsnr3:float nmtchps:int rfid:long jdstartref:double "
-    "jdendref:double nframesref:int rbversion:string dsnrms:float ssnrms:float dsdiff:float magzpsci:float "
-    "magzpsciunc:float magzpscirms:float nmatches:int clrcoeff:float clrcounc:float zpclrcov:float "
-    "zpmed:float clrmed:float clrrms:float neargaia:float neargaiabright:float maggaia:float "
-    "maggaiabright:float exptime:float drb:float drbversion:string"
-)
-_CANDIDATE_COLUMNS = [tuple(item.split(":")) for item in ZTF_CANDIDATE.split()]
-
-# Rubin diaSource fields kept as columns of their own (the shared ones are mapped above).
-RUBIN_COLUMNS = (
-    "diaObjectId:long ssObjectId:long visit:long detector:int midpointMjdTai:double band:string "
-    "psfFlux:float psfFluxErr:float reliability:float snr:float extendedness:float isDipole:bool"
-)
-_RUBIN_COLUMNS = [tuple(item.split(":")) for item in RUBIN_COLUMNS.split()]
+from msb.surveys import ADAPTERS
+from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
 
 _ARROW = {
     "double": pa.float64(), "float": pa.float32(), "int": pa.int32(), "long": pa.int64(),
@@ -59,13 +33,9 @@ _ARROW = {
 _SPARK = {"double": "double", "float": "float", "int": "int", "long": "bigint", "string": "string",
           "bool": "boolean", "binary": "binary"}
 
-PRV_FIELDS = [("candid", "long"), ("jd", "double"), ("fid", "int"), ("magpsf", "float"), ("sigmapsf", "float"),
-              ("diffmaglim", "float"), ("isdiffpos", "string"), ("rb", "float"), ("ra", "double"), ("dec", "double")]
-
 # Where each row came from, and what the job derived.
 _META_COLUMNS = [("survey", "string"), ("objectId", "string"), ("schemavsn", "string"), ("night", "string"),
                  ("topic", "string"), ("partition", "int"), ("offset", "long"), ("msb_sent_ns", "long")]
-CUTOUT_COLUMNS = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 # Per-row outcome: quality cut, filters passed, the processed-topic payload, or why decoding failed.
 _RESULT_COLUMNS = [("quality_pass", "bool"), ("error", "string"), ("raw", "binary"), ("processed", "binary")]
 
@@ -73,7 +43,7 @@ _RESULT_COLUMNS = [("quality_pass", "bool"), ("error", "string"), ("raw", "binar
 def _columns(keep_cutouts: bool) -> list[tuple[str, str]]:
     seen = {name for name, _ in _META_COLUMNS}
     cols = list(_META_COLUMNS)
-    for name, kind in _CANDIDATE_COLUMNS + _RUBIN_COLUMNS:
+    for name, kind in (col for adapter in ADAPTERS.values() for col in adapter.COLUMNS):
         if name not in seen:
             cols.append((name, kind))
             seen.add(name)
@@ -115,38 +85,8 @@ def night_of(jd: float | None) -> str | None:
 
 
 def stream_row(rec: dict[str, Any], survey: Survey, keep_cutouts: bool = False) -> dict[str, Any]:
-    """One decoded alert as a flat row (see the module docstring for the mapping)."""
-    if survey is Survey.ZTF:
-        cand = rec.get("candidate") or {}
-        row = {name: cand.get(name) for name, _ in _CANDIDATE_COLUMNS}
-        row["survey"] = survey.value
-        row["objectId"] = rec.get("objectId")
-        row["candid"] = rec.get("candid") if rec.get("candid") is not None else cand.get("candid")
-        row["schemavsn"] = rec.get("schemavsn")
-        row["prv"] = [{n: p.get(n) for n, _ in PRV_FIELDS} for p in rec.get("prv_candidates") or ()]
-        if keep_cutouts:
-            for c in CUTOUT_COLUMNS:
-                stamp = rec.get(c)
-                row[c] = stamp.get("stampData") if isinstance(stamp, dict) else stamp
-    else:
-        src = rec.get("diaSource") or {}
-        row = {name: src.get(name) for name, _ in _RUBIN_COLUMNS}
-        mjd = src.get("midpointMjdTai")
-        row.update(
-            survey=survey.value,
-            objectId=str(src.get("diaObjectId") or rec.get("diaSourceId")),
-            candid=rec.get("diaSourceId"),
-            jd=None if mjd is None else mjd + MJD_TO_JD,
-            ra=src.get("ra"), dec=src.get("dec"),
-            magpsf=flux_to_mag(src.get("psfFlux")),
-            sigmapsf=_mag_err(src.get("psfFlux"), src.get("psfFluxErr")),
-            fid=RUBIN_BANDS.get(src.get("band") or ""),
-            isdiffpos=None if src.get("isNegative") is None else ("f" if src["isNegative"] else "t"),
-            prv=[_rubin_prv(p) for p in rec.get("prvDiaSources") or ()],
-        )
-        if keep_cutouts:
-            for c in CUTOUT_COLUMNS:
-                row[c] = rec.get(c)
+    """One decoded alert as a flat row: its survey adapter's row (msb.surveys), plus the night."""
+    row = ADAPTERS[survey].row(rec, keep_cutouts)
     row["night"] = night_of(row.get("jd"))
     return row
 
@@ -155,23 +95,6 @@ def survey_columns(survey: Survey) -> frozenset[str]:
     """The columns a survey's alerts fill: the keys its row mapping sets, plus the Kafka metadata.
     Derived from stream_row itself, so it cannot drift from what the rows hold."""
     return frozenset(stream_row({}, survey)) | {"topic", "partition", "offset", "msb_sent_ns"}
-
-
-def _mag_err(flux: float | None, err: float | None) -> float | None:
-    if flux is None or err is None or not flux > 0:
-        return None
-    return 1.0857362 * err / flux
-
-
-def _rubin_prv(src: dict[str, Any]) -> dict[str, Any]:
-    mjd = src.get("midpointMjdTai")
-    return {
-        "candid": src.get("diaSourceId"), "jd": None if mjd is None else mjd + MJD_TO_JD,
-        "fid": RUBIN_BANDS.get(src.get("band") or ""), "magpsf": flux_to_mag(src.get("psfFlux")),
-        "sigmapsf": _mag_err(src.get("psfFlux"), src.get("psfFluxErr")), "diffmaglim": None,
-        "isdiffpos": None if src.get("isNegative") is None else ("f" if src["isNegative"] else "t"),
-        "rb": src.get("reliability"), "ra": src.get("ra"), "dec": src.get("dec"),
-    }
 
 
 # ----------------------------------------------------------------------------- processed topic

@@ -26,11 +26,12 @@ from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import functions as F
 
 from msb import kafka
-from msb.alert import RUBIN_BANDS, flux_to_mag, summary
+from msb.alert import summary
 from msb.avro import AlertDecoder, SchemaStore, rubin_schema_id, split_confluent
 from msb.cutouts import stamp_array
 from msb.stream import filters, quality
 from msb.stream.decode import DecodeSettings, settings_option
+from msb.surveys.rubin import RUBIN_BANDS, flux_to_mag
 
 bootstrap = lab.connect()
 schemas = lab.rubin_schemas()

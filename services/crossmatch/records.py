@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from msb import kafka
-from msb.alert import summary
 from msb.avro import ContainerEncoder
 from msb.crossmatch.match import EVIDENCE
 from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
+from msb.surveys import adapter_for
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
 # What the crossmatch reads from a processed record: the contract must carry it (see the tests).
@@ -22,14 +22,13 @@ _INT_FIELDS = {"fid", "ndethist"}
 
 
 def processed_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """A processed record as it is; a raw ZTF/Rubin alert reduced to the same flat fields."""
+    """A processed record as it is; a raw ZTF/Rubin alert reduced to the same flat fields: its
+    survey adapter's row (msb.surveys), of which the crossmatch reads the summary, EVIDENCE and fid."""
     if "candidate" not in rec and "diaSource" not in rec:
         return rec
-    flat = summary(rec)
-    src = rec.get("candidate") or rec.get("diaSource") or {}
-    for k in (*EVIDENCE, "fid"):
-        flat.setdefault(k, src.get(k))
-    return flat
+    adapter = adapter_for(rec)
+    row = adapter.row(rec)
+    return {**adapter.summary(row), **{k: row.get(k) for k in (*EVIDENCE, "fid")}}
 
 
 def positions(flat: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
