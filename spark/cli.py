@@ -118,11 +118,12 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from msb.kafka import KafkaUnreachable
     from msb.stream.job import run_stream
+    from msb.stream.session import SparkStartError
 
     try:
         config = config_from_args(args)
         summary = run_stream(config)
-    except (ValueError, FileNotFoundError, ImportError, KafkaUnreachable) as exc:
+    except (ValueError, FileNotFoundError, ImportError, KafkaUnreachable, SparkStartError) as exc:
         if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in STREAM_PACKAGES:
             raise  # msb's own command line names the extra to install
         print(f"msb stream: {exc}", file=sys.stderr)

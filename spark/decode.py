@@ -17,12 +17,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from msb.alert import Survey, survey_of
 from msb.avro import AlertDecodeError, AlertDecoder, ContainerEncoder, SchemaStore
 from msb.kafka import sent_ns
 from msb.schemas import PROCESSED, load
+from msb.stream.quality import passes
 from msb.surveys import ADAPTERS
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
 
@@ -124,7 +126,7 @@ class BatchDecoder:
     """Kafka rows -> flat rows with quality flag, filters passed and processed payload."""
 
     def __init__(self, settings: DecodeSettings) -> None:
-        from msb.stream.filters import compile_filters  # local: keeps this module light to import
+        from msb.stream.filters import compile_filters  # here: msb.stream.filters imports this module
 
         self.settings = settings
         store = None
@@ -155,12 +157,8 @@ class BatchDecoder:
 
     def finish(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         """Quality cut and filters (vectorised with pandas), then the processed payloads."""
-        from msb.stream.quality import passes
-
         ok = [r for r in rows if r.get("error") is None]
         if ok:
-            import pandas as pd
-
             frame = pd.DataFrame.from_records(ok, columns=self.schema.names)
             quality = passes(frame, self.settings.quality)
             flags = {name: fn(frame).fillna(False).astype(bool) & quality for name, fn in self.filters.items()}

@@ -25,11 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyspark
+
+from msb.kafka import client_config, ensure_topic, java_client_config, producer_config, wait_for_kafka
+from msb.metrics import serve
 from msb.stream import filters as filters_mod
 from msb.stream import quality as quality_mod
+from msb.stream.archive import Archive
 from msb.stream.decode import DecodeSettings, settings_option
+from msb.stream.metrics import MetricsListener, StreamMetrics
 from msb.stream.outputs import OUTCOME_DDL, OutputSettings, decode_and_write
 from msb.stream.outputs import settings_option as outputs_option
+from msb.stream.session import build_session
 from msb.stream.summary import StreamSummary, StreamTopics
 
 
@@ -76,8 +83,6 @@ class StreamConfig:
 
 def native_kafka_available() -> bool:
     """True where Spark's spark-sql-kafka connector jars are installed (the container image)."""
-    import pyspark
-
     homes = [os.environ.get("SPARK_HOME", ""), os.path.dirname(pyspark.__file__)]
     return any(glob.glob(os.path.join(h, "jars", "spark-sql-kafka-0-10_*.jar")) for h in homes if h)
 
@@ -113,8 +118,6 @@ class StreamJob:
     # ------------------------------------------------------------------ setup
 
     def ensure_topics(self) -> None:
-        from msb.kafka import ensure_topic, wait_for_kafka
-
         admin = wait_for_kafka(self.config.bootstrap)
         meta = admin.list_topics(timeout=10).topics
         first = self.config.topic.split(",")[0]
@@ -124,8 +127,6 @@ class StreamJob:
             ensure_topic(admin, t, parts)
 
     def _kafka_options(self) -> dict[str, str]:
-        from msb.kafka import client_config, java_client_config
-
         conf = client_config(self.config.bootstrap)  # SASL etc. from the environment
         if self.format == "kafka":  # Spark's connector runs the Java client: its own key names
             conf = java_client_config(conf)
@@ -153,8 +154,6 @@ class StreamJob:
 
     def _outputs(self) -> str:
         """Where the decoding tasks write (outputs.py): producer settings read here, in the driver."""
-        from msb.kafka import producer_config
-
         c = self.config
         return outputs_option(OutputSettings(
             producer=producer_config(c.bootstrap), processed=c.processed, dead_letters=c.dead_letters,
@@ -205,17 +204,8 @@ class StreamJob:
     # ------------------------------------------------------------------ run
 
     def run(self) -> StreamSummary:
-        from msb.metrics import serve
-        from msb.stream.archive import Archive
-        from msb.stream.metrics import MetricsListener, StreamMetrics
-        from msb.stream.session import build_session
-
         c = self.config
-        conf = dict(c.spark_conf)
-        if c.master.startswith("k8s://"):
-            from msb.stream.k8s import K8sSettings
-
-            conf = {**K8sSettings().conf(), **conf}
+        conf = dict(c.spark_conf)  # flags and --conf; spark-defaults.conf (SPARK_CONF_DIR) under them
         self.ensure_topics()
         self.archive = Archive(c.archive, c.checkpoint)
         self.spark = spark = build_session(c.master, c.app_name, conf)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceArrowWriter,
@@ -39,6 +40,8 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 from pyspark.sql.types import StructType
+
+from msb.kafka import client_config, producer_config
 
 FORMAT = "msbkafka"
 SCHEMA = (
@@ -62,8 +65,6 @@ def _lower(options: dict[str, str]) -> dict[str, str]:
 
 def _client_conf(options: dict[str, str]) -> dict[str, Any]:
     """librdkafka settings from ``kafka.*`` options, msb's environment (SASL etc.) underneath."""
-    from msb.kafka import client_config
-
     extra = {k[len("kafka."):]: v for k, v in options.items() if k.startswith("kafka.")}
     return client_config(extra.pop("bootstrap.servers"), **extra)
 
@@ -119,8 +120,6 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _client(self) -> Any:
         if self._consumer is None:
-            from confluent_kafka import Consumer
-
             conf = _client_conf(self.options)
             conf.update({"group.id": self.options.get("groupidprefix", "msb-stream") + "-planner",
                          "enable.auto.commit": False})
@@ -129,8 +128,6 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def _watermarks(self, which: int) -> Offsets:
         """Low (0) or high (1) watermark of every partition of the subscribed topics."""
-        from confluent_kafka import TopicPartition
-
         consumer = self._client()
         out: Offsets = {}
         for topic in self.topics:
@@ -236,8 +233,6 @@ def read_range(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 1
 def read_messages(options: dict[str, str], rng: KafkaRange, poll_timeout: float = 120.0,
                   chunk: int = 256) -> Iterator[list[Any]]:
     """Messages [start, end) of one partition, in lists of up to ``chunk`` confluent-kafka messages."""
-    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
     if rng.end <= rng.start:
         return
     conf = _reader_conf(options)
@@ -312,10 +307,6 @@ class Written(WriterCommitMessage):
 
 def produce_batches(options: dict[str, str], batches: Iterator[pa.RecordBatch]) -> int:
     """Produces rows (key, value, optional topic and headers); raises unless every one is acked."""
-    from confluent_kafka import KafkaException, Producer
-
-    from msb.kafka import producer_config
-
     extra = {k[len("kafka."):]: v for k, v in options.items() if k.startswith("kafka.")}
     conf = producer_config(extra.pop("bootstrap.servers"), **extra)
     producer = Producer(conf)

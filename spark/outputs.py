@@ -23,6 +23,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from confluent_kafka import KafkaException, Producer
+
+from msb.stream.decode import decode_batches
 
 # One row per input message: the batch's counts, latencies and staged files come from these.
 OUTCOME_DDL = ("topic string, partition int, offset bigint, candid bigint, quality_pass boolean, error string, "
@@ -62,8 +66,6 @@ _PRODUCERS: dict[str, Any] = {}
 def _producer(option: str, settings: OutputSettings) -> Any:
     producer = _PRODUCERS.get(option)
     if producer is None:
-        from confluent_kafka import Producer
-
         producer = _PRODUCERS[option] = Producer(settings.producer)
     return producer
 
@@ -124,8 +126,6 @@ class TaskWriter:
 
     def _stage(self) -> dict[str, str]:
         """The passed alerts as one Parquet file per night in staging; night -> file."""
-        import pyarrow.parquet as pq
-
         if not self.archived:
             return {}
         table = pa.Table.from_batches(self.archived)
@@ -142,8 +142,6 @@ class TaskWriter:
 
     def finish(self, nights: list[str | None]) -> Iterator[pa.RecordBatch]:
         """Flushes (raising unless every message was acknowledged), stages the archive, yields outcomes."""
-        from confluent_kafka import KafkaException
-
         remaining = self.producer.flush(120)
         if remaining or self.errors:
             raise KafkaException(f"stream outputs: {remaining} undelivered, {len(self.errors)} failed: "
@@ -170,6 +168,4 @@ def write_outputs(option: str, decoded: Iterator[pa.RecordBatch]) -> Iterator[pa
 
 def decode_and_write(decode_option: str, option: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The mapInArrow function of the native-kafka path: Kafka rows in, outcome rows out."""
-    from msb.stream.decode import decode_batches
-
     yield from write_outputs(option, decode_batches(decode_option, batches))

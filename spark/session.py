@@ -8,7 +8,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pyspark
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
+
+from msb.stream.alert_source import MsbAlerts
+from msb.stream.kafka_source import MsbKafka
 
 LOCAL_LOG4J = Path(__file__).resolve().parent / "log4j2-local.properties"
 
@@ -48,6 +53,18 @@ def defaults_file_keys() -> set[str]:
     return keys
 
 
+class SparkStartError(RuntimeError):
+    """The SparkContext did not start on the master it was given."""
+
+
+def root_cause(exc: Py4JJavaError) -> str:
+    """The innermost Java exception of a Py4J error, as "Class: message"."""
+    cause = exc.java_exception
+    while cause.getCause() is not None:
+        cause = cause.getCause()
+    return f"{cause.getClass().getSimpleName()}: {cause.getMessage()}"
+
+
 def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: dict[str, Any] | None = None,
                   ) -> SparkSession:
     """A SparkSession on ``master`` with our data source registered.
@@ -59,8 +76,6 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     if master.startswith("local-cluster"):
         # Real executor processes on this machine: Spark launches them with $SPARK_HOME/bin
         # scripts, which the pip package ships in its own folder.
-        import pyspark
-
         os.environ.setdefault("SPARK_HOME", os.path.dirname(pyspark.__file__))
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname look-up warnings, no LAN exposure
@@ -78,13 +93,11 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
     settings.update({k: str(v) for k, v in (conf or {}).items()})
     for key, value in settings.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(os.environ.get("MSB_SPARK_LOG_LEVEL", "ERROR" if local else "WARN"))
     try:
-        from msb.stream.alert_source import MsbAlerts
-        from msb.stream.kafka_source import MsbKafka
-    except ImportError:  # Spark < 4.2 (no read limits for Python sources): native kafka format only
-        return session
+        session = builder.getOrCreate()
+    except Py4JJavaError as exc:  # e.g. no Kubernetes API server: say why, not the JVM's stack trace
+        raise SparkStartError(f"Spark could not start on master {master}: {root_cause(exc)}") from None
+    session.sparkContext.setLogLevel(os.environ.get("MSB_SPARK_LOG_LEVEL", "ERROR" if local else "WARN"))
     session.dataSource.register(MsbKafka)
     session.dataSource.register(MsbAlerts)
     return session

@@ -26,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
 from msb import kafka
 from msb.app.dashboard import Dashboard
 from msb.app.livestats import Scraper, scrape, total
+from msb.app.promlocal import prometheus_stage
 from msb.app.stages import Stage, stop_all
 from msb.broker import free_port
 
@@ -90,8 +93,6 @@ class KafkaWatch:
     """End offsets and a group's committed offsets, through one consumer that joins no group."""
 
     def __init__(self, bootstrap: str) -> None:
-        from confluent_kafka import Consumer
-
         self.consumer = Consumer(kafka.consumer_config(bootstrap, GROUP))
 
     def partitions(self, topic: str) -> list[int]:
@@ -99,14 +100,10 @@ class KafkaWatch:
         return sorted(meta.partitions) if meta is not None and meta.error is None else []
 
     def end(self, topic: str) -> int:
-        from confluent_kafka import TopicPartition
-
         return sum(self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5, cached=False)[1]
                    for p in self.partitions(topic))
 
     def committed(self, topic: str) -> int:
-        from confluent_kafka import TopicPartition
-
         tps = [TopicPartition(topic, p) for p in self.partitions(topic)]
         return sum(max(tp.offset, 0) for tp in self.consumer.committed(tps, timeout=5)) if tps else 0
 
@@ -128,8 +125,6 @@ class LiveRun:
     # ------------------------------------------------------------------ stage commands
 
     def add_prometheus(self, say: Callable[[str], None]) -> None:
-        from msb.app.promlocal import prometheus_stage
-
         targets = {n: s.metrics_url.split("/")[2] for n, s in self.stages.items() if s.metrics_url}
         stage, url, note = prometheus_stage(self.args.out, targets, free_port())
         self.stages["prometheus"] = stage

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
+from msb.app.live import KafkaWatch
+from msb.app.livestats import total
+
 
 @dataclass
 class VisitLatency:
@@ -45,8 +50,6 @@ def has_parquet(folder: Path) -> bool:
 
 
 def _table(folder: Path, columns: list[str]) -> Any:
-    import pyarrow.parquet as pq
-
     if not has_parquet(folder):
         return None
     return pq.read_table(folder, columns=columns).to_pandas()
@@ -117,8 +120,6 @@ def mix_lines(o: Outcome) -> list[str]:
 
 def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
     """Messages in each topic (sum of end offsets), None where Kafka does not answer."""
-    from msb.app.live import KafkaWatch
-
     try:
         watch = KafkaWatch(bootstrap)
     except Exception:  # noqa: BLE001 - the summary prints what it can
@@ -137,8 +138,6 @@ def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
 
 def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float) -> int:
     """Prints what the live run did; returns the exit code."""
-    from msb.app.livestats import total
-
     t = run.topics
     broker_ok = not outcome.startswith("broker lost")
     counts = _kafka_counts(run.bootstrap, [t.raw, t.dead_letters]) if broker_ok else {}
