@@ -230,6 +230,15 @@ Limits seen while measuring (2 cores shared with the broker, the driver and othe
   pandas, pyarrow and fastavro (a warm-up job on the RDD workers did not shorten it)."""
 
 
+def load_reading(start: tuple[float, ...]) -> str:
+    """What the load averages say about this run's figures."""
+    if start[0] > 2:
+        return ("other work already shared the 2 cores at the start, so absolute figures are low and noisy; "
+                "the same-run ratios are what to read.")
+    return ("a quiet start; the load during the run is the benchmark's own processes (broker, Spark, "
+            "Python workers, the baselines' two processes).")
+
+
 def main() -> None:
     from msb.stream.session import build_session
 
@@ -344,8 +353,7 @@ def main() -> None:
 ### Figures
 
 Machine load average (1/5/15 min, 2 cores) at the start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, at the end
-{load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}: above 2, other work shared the cores, absolute
-figures are low and noisy, and the same-run ratios are what to read.
+{load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}: {load_reading(load)}
 
 | measure | result | baseline (same run) | ratio | target |
 |---|---|---|---|---|
