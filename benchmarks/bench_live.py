@@ -28,7 +28,7 @@ from msb.app.livestats import scrape, total
 from msb.app.runsummary import collect
 from msb.broker import free_port
 
-LOOPS = int(os.environ.get("MSB_BENCH_LIVE_LOOPS", "20"))
+LOOPS = int(os.environ.get("MSB_BENCH_LIVE_LOOPS", "60"))  # 90 s of replay at 0.5 s
 INTERVAL = float(os.environ.get("MSB_BENCH_LIVE_INTERVAL", "0.5"))
 TIMEOUT = float(os.environ.get("MSB_BENCH_LIVE_TIMEOUT", "1500"))
 
@@ -184,8 +184,8 @@ def main() -> None:
 |---|---:|---:|
 {table}
 
-Machine load during the live run: 1-minute load average {lv['load']:.1f} on {os.cpu_count()} cores (the
-machine is shared; figures are only comparable within this run). Replay paced at one visit (~166
+Machine load during the live run: 1-minute load average {lv['load']:.1f} on {os.cpu_count()} cores (figures
+are only comparable within this run). Replay paced at one visit (~166
 alerts) every {INTERVAL:g} s for both; `local[2]` Spark, 1 s trigger.
 Latency is per alert from the replay's send (`msb_sent_ns`) to the crossmatch's classified record
 (`classified_ns`); the live run's first visits include the stream's first micro-batch (Python
