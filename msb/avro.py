@@ -393,7 +393,6 @@ class SchemaStore:
         raise AlertDecodeError(f"unknown schema id {schema_id} (no such schema in the local folder)")
 
     def _fetch(self, schema_id: int) -> dict[str, Any]:
-
         url = f"{self.registry_url}/schemas/ids/{schema_id}"
         try:
             resp = requests.get(url, timeout=10)

@@ -27,7 +27,6 @@ class CdsXmatch:
         self.last_error: str | None = None
 
     def __call__(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-
         n = len(ra)
         out = np.full(n, None, dtype=object)
         if n == 0:

@@ -101,12 +101,10 @@ def partition_order(rows: int, max_rows: int = MAX_PARTITION_ROWS) -> int:
 
 
 def _hpx(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-
     return lonlat_to_healpix(ra * u.deg, dec * u.deg, HPX_ORDER).astype(np.uint64)
 
 
 def _chunk_table(chunk: Chunk, hpx: np.ndarray, sel: np.ndarray | slice):
-
     cols = {"_hpx": pa.array(hpx[sel]), "ra": pa.array(chunk.ra[sel]), "dec": pa.array(chunk.dec[sel])}
     if chunk.label is not None:
         cols["label"] = pa.array(chunk.label[sel], type=pa.string())
@@ -203,7 +201,6 @@ def build(name: str, paths: list[Path], cols: Columns, radius_arcsec: float, sto
 
 
 def _spill(spill: Path, chunk: Chunk, hpx: np.ndarray, order: int, n: int) -> None:
-
     pix = hpx >> np.uint64(2 * (HPX_ORDER - order))
     sort = np.argsort(pix, kind="stable")
     spix = pix[sort]
@@ -251,7 +248,6 @@ class Matches:
 
 
 def _load_slice(files: list[Path], zone_height_deg: float) -> Slice:
-
     table = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
     if table is None or table.num_rows == 0:
         return Slice(ZoneIndex(np.empty(0), np.empty(0), zone_height_deg), None, None, None)
