@@ -37,6 +37,10 @@ def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp
     # The summary names every stage and its counts.
     for text in ("alerts delivered   498", "quality passed 291", "total", "OK"):
         assert text in res.stdout, text
+    # The replay's own final figures (not a /metrics scrape taken before it finished): its three
+    # exposures, every packet's bytes.
+    night_mb = sum(p.stat().st_size for p in ztf_night.glob("*.avro")) / 1e6
+    assert f"visits 3, {night_mb:.1f} MB\n" in res.stdout, res.stdout[-3000:]
     archive = pq.read_table(out / "archive").to_pandas()
     assert set(archive["candid"]) == expected
 

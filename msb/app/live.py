@@ -122,6 +122,11 @@ class LiveRun:
     broker_pid: int | None = None
     scraper: Scraper | None = None
 
+    @property
+    def replay_summary_file(self) -> Path:
+        """The replay's own end-of-run figures (its /metrics end with it, between two scrapes)."""
+        return self.args.out / "logs" / "replay-summary.json"
+
     # ------------------------------------------------------------------ stage commands
 
     def add_prometheus(self, say: Callable[[str], None]) -> None:
@@ -134,6 +139,7 @@ class LiveRun:
     def build_stages(self) -> None:
         a, t, out = self.args, self.topics, self.args.out
         logs = out / "logs"
+        self.replay_summary_file.unlink(missing_ok=True)  # an earlier run's, in a reused --out
         ports = {"replay": a.replay_metrics_port or free_port(), "stream": a.stream_metrics_port or free_port(),
                  "crossmatch": a.crossmatch_port or free_port()}
         schemas = ["--schemas", str(a.schemas)] if a.schemas and a.schemas.is_dir() else []
@@ -157,7 +163,7 @@ class LiveRun:
         self.stages["replay"] = Stage(
             "replay", ["replay", "--data", *map(str, a.data), "--bootstrap", self.bootstrap, "--topic", t.raw,
                        "--partitions", str(a.partitions), "--metrics-port", str(ports["replay"]), "--no-progress",
-                       *pace, *loops, *schemas],
+                       "--summary-json", str(self.replay_summary_file), *pace, *loops, *schemas],
             logs / "replay.log", f"http://127.0.0.1:{ports['replay']}/metrics")
 
     def create_topics(self) -> None:

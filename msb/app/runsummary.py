@@ -9,6 +9,7 @@ as new visits.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,17 @@ def _kafka_counts(bootstrap: str, topics: list[str]) -> dict[str, int | None]:
         watch.close()
 
 
+def replay_figures(summary_file: Path, scraped: Any) -> tuple[int, int, str]:
+    """Visits and bytes the replay sent: from its own summary when it ended by itself, else from
+    its last /metrics scrape (a replay stopped by Ctrl-C or killed), which may miss its last moments."""
+    try:
+        data = json.loads(summary_file.read_text())
+        return int(data["visits"]), int(data["bytes"]), ""
+    except (OSError, ValueError, KeyError):
+        return (int(total(scraped, "msb_replay_visits_sent_total")),
+                int(total(scraped, "msb_replay_bytes_sent_total")), " (last /metrics scrape)")
+
+
 def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float) -> int:
     """Prints what the live run did; returns the exit code."""
     t = run.topics
@@ -147,10 +159,12 @@ def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float
     print("\nmsb run summary (live: every stage at once)")
     for line in setup_lines:
         print(line)
+    visits, sent_bytes, source = replay_figures(run.replay_summary_file, replay)
+    if run.stages["replay"].starts > 1:  # each process counts only what it sent itself
+        source += " (its last process: it was restarted)"
     print("replay")
     print(f"  alerts delivered   {'?' if raw is None else raw} (topic {t.raw!r}), "
-          f"visits {total(replay, 'msb_replay_visits_sent_total'):.0f}, "
-          f"{total(replay, 'msb_replay_bytes_sent_total') / 1e6:.1f} MB")
+          f"visits {visits}, {sent_bytes / 1e6:.1f} MB{source}")
     if run.replay_seconds and raw:
         print(f"  rate               {raw / run.replay_seconds:.0f} alerts/s over {run.replay_seconds:.1f} s")
     print("stream")

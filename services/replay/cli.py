@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 from pathlib import Path
@@ -52,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delivery-timeout", type=float, default=60.0, metavar="SECONDS",
                    help="give up on an alert the broker has not acknowledged after this long")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    p.add_argument("--summary-json", type=Path, metavar="FILE",
+                   help="also write the end-of-run summary to FILE as JSON (msb run reads it)")
     p.set_defaults(func=_run)
 
 
@@ -88,6 +92,8 @@ def _run(args: argparse.Namespace) -> int:
     except BadPacket as exc:
         print(f"msb replay: bad input (--strict): {exc}", file=sys.stderr)
         return 2
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(dataclasses.asdict(summary)))
     print("replay summary")
     for line in summary.lines():
         print(f"  {line}")
