@@ -16,7 +16,10 @@ NAMESPACE = "msb"
 COMPONENTS = ("replay", "stream", "crossmatch")
 # Base units (Prometheus practice) plus the rates and counts the dashboards read.
 UNITS = ("seconds", "bytes", "messages", "rows", "ratio", "rows_per_second")
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# End-to-end latencies live at 5-120 s (a 10 s target, Rubin's 60 s promise): finer there, so a
+# quantile interpolated inside a bucket stays near the truth (10-30 s in one bucket showed an 11 s p50 as 19 s).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20,
+                   25, 30, 45, 60, 90, 120)
 
 
 class MetricFactory:
