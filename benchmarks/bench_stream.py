@@ -189,14 +189,14 @@ def visit(b: str, tmp: str, msgs: list[tuple[bytes, bytes]]) -> dict[str, float]
         time.sleep(0.2)
     first = time.time()
     last = send(b, "visit", msgs)
-    while job.totals["input"] < len(msgs):
+    while job.summary.input < len(msgs):
         time.sleep(0.05)
     done = time.time()
     job.stop()
     runner.join(60)
     lat = sorted(job.latencies)
     return {"sent_s": last - first, "after_last": done - last, "p50": lat[len(lat) // 2],
-            "p99": lat[int(len(lat) * 0.99)], "log": job.totals["batch_log"]}
+            "p99": lat[int(len(lat) * 0.99)], "log": job.summary.batch_log}
 
 
 PROFILE_NOTE = """Measured in this process on up to 2,000 messages of each topic (partition 0), the stages a

@@ -176,11 +176,6 @@ class StreamJob:
         self.summary.add_batch(len(rows), dead, len(passed), filters, time.monotonic() - t0)
         self._observe(len(rows), dead, len(passed), filters, [r["latency_s"] for r in passed if r["latency_s"]])
 
-    @property
-    def totals(self) -> StreamSummary:
-        """The running summary (its former name, when it was a dict)."""
-        return self.summary
-
     def _observe(self, messages: int, dead: int, passed: int, filters: dict[str, int], lat: list[float]) -> None:
         self.latencies += lat
         m = self.metrics

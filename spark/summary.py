@@ -66,8 +66,3 @@ class StreamSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    # Read access by key, as when the summary was a dict (notebooks, --json consumers, tests).
-    def __getitem__(self, key: str) -> Any:
-        value = getattr(self, key)
-        return asdict(value) if isinstance(value, StreamTopics) else value

@@ -45,7 +45,7 @@ def test_available_now_reads_a_batching_producer(spark: Any, broker: Any, ztf_ni
     topic = f"plain-{uuid.uuid4().hex[:8]}"
     plain_produce(broker.bootstrap, topic, values, linger_ms=20)
     s = run_stream(config(broker, topic, tmp_path, available_now=True))
-    assert s["input"] == len(values) == 498
+    assert s.input == len(values) == 498
     assert archived(tmp_path) == 498
 
 
@@ -55,7 +55,7 @@ def test_available_now_reads_msb_replay_defaults(spark: Any, broker: Any, ztf_ni
                "--metrics-port", "0")
     assert done.returncode == 0, done.stderr
     s = run_stream(config(broker, topic, tmp_path, available_now=True))
-    assert s["input"] == 498 and archived(tmp_path) == 498
+    assert s.input == 498 and archived(tmp_path) == 498
 
 
 def test_continuous_trigger_reads_a_batching_producer(spark: Any, broker: Any, ztf_night: Path,
@@ -71,10 +71,10 @@ def test_continuous_trigger_reads_a_batching_producer(spark: Any, broker: Any, z
             plain_produce(broker.bootstrap, topic, chunk, linger_ms=50)
             time.sleep(1)
         deadline = time.monotonic() + 120
-        while job.totals["input"] < len(values) and time.monotonic() < deadline:
+        while job.summary.input < len(values) and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         job.stop()
         runner.join(60)
-    assert job.totals["input"] == 498
+    assert job.summary.input == 498
     assert archived(tmp_path) == 498

@@ -33,12 +33,12 @@ def test_rubin_container_and_confluent(spark: Any, broker: Any, rubin_dir: Path,
         bootstrap=broker.bootstrap, topic=topic, archive=str(tmp_path / "archive"), checkpoint=str(tmp_path / "ckpt"),
         quality="rubin", available_now=True, schemas=str(paths.rubin_schemas()), topic_prefix=f"{topic}-",
         filters=["rubin_high_reliability", "known_sso"], metrics_port=None))
-    assert s["input"] == 94 and s["dead_letters"] == 0 and s["quality_passed"] == 2 * len(reliable)
+    assert s.input == 94 and s.dead_letters == 0 and s.quality_passed == 2 * len(reliable)
     archive = pq.read_table(tmp_path / "archive").to_pandas()
     assert sorted(archive["candid"]) == sorted(list(reliable) * 2)
     assert set(archive["survey"]) == {"rubin"} and archive["magpsf"].notna().all()
-    assert sorted(candids(broker.bootstrap, s["topics"]["filters"]["rubin_high_reliability"])) == sorted(list(very) * 2)
-    assert set(candids(broker.bootstrap, s["topics"]["filters"]["known_sso"])) == sso & reliable
+    assert sorted(candids(broker.bootstrap, s.topics.filters["rubin_high_reliability"])) == sorted(list(very) * 2)
+    assert set(candids(broker.bootstrap, s.topics.filters["known_sso"])) == sso & reliable
     assert len(very) == 12 and sso
 
 
@@ -52,4 +52,4 @@ def test_confluent_without_schemas_is_a_dead_letter(spark: Any, broker: Any, rub
     s = run_stream(StreamConfig(bootstrap=broker.bootstrap, topic=topic, archive=str(tmp_path / "a"),
                                 checkpoint=str(tmp_path / "c"), quality="none", available_now=True,
                                 topic_prefix=f"{topic}-", metrics_port=None))
-    assert s["dead_letters"] == 1 and s["decoded"] == 0
+    assert s.dead_letters == 1 and s.decoded == 0

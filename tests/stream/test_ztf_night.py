@@ -77,13 +77,13 @@ def fink_run(spark: Any, broker: Any, ztf_topic: str, tmp_path_factory: pytest.T
 def test_fink_counts_match_the_packets(fink_run: dict[str, Any], night: dict[str, Any], broker: Any) -> None:
     s = fink_run["summary"]
     assert len(night["fink"]) == 291
-    assert s["input"] == 501 and s["decoded"] == 498 and s["dead_letters"] == 3
-    assert s["quality_passed"] == 291
-    assert s["batches"] >= 3  # 501 messages, at most 200 per trigger
+    assert s.input == 501 and s.decoded == 498 and s.dead_letters == 3
+    assert s.quality_passed == 291
+    assert s.batches >= 3  # 501 messages, at most 200 per trigger
     archive = pq.read_table(fink_run["tmp"] / "archive")
     assert sorted(archive["candid"].to_pylist()) == sorted(night["fink"])
     assert {str(n) for n in archive["night"].to_pylist()} == {"20181129"}
-    assert set(candids(broker.bootstrap, s["topics"]["processed"])) == night["fink"]
+    assert set(candids(broker.bootstrap, s.topics.processed)) == night["fink"]
 
 
 def test_each_filter_topic_holds_exactly_its_alerts(fink_run: dict[str, Any], night: dict[str, Any],
@@ -93,16 +93,16 @@ def test_each_filter_topic_holds_exactly_its_alerts(fink_run: dict[str, Any], ni
     passed = frame[frame["candid"].isin(night["fink"])]
     for name in FILTERS:
         expected = set(passed.loc[load(BUILTIN_DIR / name / "filter.py")(passed), "candid"])
-        got = candids(broker.bootstrap, s["topics"]["filters"][name])
+        got = candids(broker.bootstrap, s.topics.filters[name])
         assert sorted(got) == sorted(expected), name
-        assert s["filters"][name] == len(expected)
+        assert s.filters[name] == len(expected)
     # Known asteroids, straight from the packets: within the fink cut, and 145 over the whole night.
     assert len(night["sso"]) == 145
-    assert set(candids(broker.bootstrap, s["topics"]["filters"]["known_sso"])) == night["sso"] & night["fink"]
+    assert set(candids(broker.bootstrap, s.topics.filters["known_sso"])) == night["sso"] & night["fink"]
 
 
 def test_processed_records_follow_the_contract(fink_run: dict[str, Any], broker: Any) -> None:
-    msgs = consume_all(broker.bootstrap, fink_run["summary"]["topics"]["processed"])
+    msgs = consume_all(broker.bootstrap, fink_run["summary"].topics.processed)
     schema = json.loads(PROCESSED.read_text())
     dec = AlertDecoder()
     for m in msgs[:20]:
@@ -115,8 +115,7 @@ def test_processed_records_follow_the_contract(fink_run: dict[str, Any], broker:
 
 
 def test_corrupt_messages_become_dead_letters(fink_run: dict[str, Any], broker: Any, ztf_topic: str) -> None:
-    letters = [json.loads(m.value()) for m in consume_all(broker.bootstrap, fink_run["summary"]["topics"]
-                                                           ["dead_letters"])]
+    letters = [json.loads(m.value()) for m in consume_all(broker.bootstrap, fink_run["summary"].topics.dead_letters)]
     assert len(letters) == 3
     assert {d["topic"] for d in letters} == {ztf_topic}
     reasons = " | ".join(d["reason"] for d in letters)
@@ -127,7 +126,7 @@ def test_corrupt_messages_become_dead_letters(fink_run: dict[str, Any], broker: 
 
 def test_metrics_scraped(fink_run: dict[str, Any]) -> None:
     s = fink_run["summary"]
-    text = urllib.request.urlopen(f"http://127.0.0.1:{s['metrics_port']}/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5).read().decode()
     samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
                for fam in text_string_to_metric_families(text) for x in fam.samples}
 
@@ -138,10 +137,10 @@ def test_metrics_scraped(fink_run: dict[str, Any]) -> None:
     assert v("msb_stream_processed_rows_total") == 498
     assert v("msb_stream_quality_passed_total") == 291
     assert v("msb_stream_dead_letters_total") == 3
-    assert v("msb_stream_batches_total") == s["batches"]
-    assert v("msb_stream_batch_duration_seconds_count") == s["batches"]
+    assert v("msb_stream_batches_total") == s.batches
+    assert v("msb_stream_batch_duration_seconds_count") == s.batches
     for name in FILTERS:
-        assert v("msb_stream_filter_alerts_total", filter=name) == s["filters"][name]
+        assert v("msb_stream_filter_alerts_total", filter=name) == s.filters[name]
     assert v("msb_stream_end_to_end_latency_seconds_count") == 291
     assert v("msb_stream_end_to_end_latency_seconds_sum") > 0
     assert v("msb_stream_executors") == 1
@@ -153,7 +152,7 @@ def test_metrics_scraped(fink_run: dict[str, Any]) -> None:
 def test_ztf_pure_counts(spark: Any, broker: Any, ztf_topic: str, night: dict[str, Any], tmp_path: Path) -> None:
     assert len(night["ztf-pure"]) == 70
     s = run(broker, ztf_topic, tmp_path, "ztf-pure", metrics_port=None)
-    assert s["quality_passed"] == 70
+    assert s.quality_passed == 70
     archive = pq.read_table(tmp_path / "archive")
     assert sorted(archive["candid"].to_pylist()) == sorted(night["ztf-pure"])
-    assert sorted(candids(broker.bootstrap, s["topics"]["processed"])) == sorted(night["ztf-pure"])
+    assert sorted(candids(broker.bootstrap, s.topics.processed)) == sorted(night["ztf-pure"])
