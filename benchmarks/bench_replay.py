@@ -42,12 +42,7 @@ def bare_producer(bootstrap: str, topic: str, packets: list[tuple[bytes, bytes]]
 
     t0 = time.perf_counter()
     for key, value in packets:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        kafka.produce(producer, topic, value, key, on_delivery=on_delivery)
         producer.poll(0)
     producer.flush(120)
     elapsed = time.perf_counter() - t0

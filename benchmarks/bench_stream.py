@@ -101,7 +101,7 @@ def send(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> float:
 
 def plain_loop(bootstrap: str, topic: str, parts: list[int], quality: str) -> tuple[int, float]:
     """One process: consume, decode, cut, filters, encode, produce the outputs. (alerts, seconds)."""
-    from msb.kafka import sent_ns
+    from msb.kafka import produce
     from msb.stream import filters
     from msb.stream import quality as q
     from msb.stream.decode import BatchDecoder, DecodeSettings
@@ -115,19 +115,12 @@ def plain_loop(bootstrap: str, topic: str, parts: list[int], quality: str) -> tu
     done, t0 = 0, time.perf_counter()
     while done < n:
         msgs = [m for m in consumer.consume(min(500, n - done), timeout=5) if m.error() is None]
-        meta = [{"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-                 "msb_sent_ns": sent_ns(m.headers())} for m in msgs]
-        batch = dec.finish(dec.decode_rows([m.value() for m in msgs], meta))
+        batch = dec.messages(msgs)  # the fused source's decode, same work as a Spark task
         for row in batch.select(["objectId", "processed", "filters"]).to_pylist():
             if row["processed"] is not None:
                 key = row["objectId"].encode()
                 for out in ["plain-processed", *(f"plain-filter-{f}" for f in row["filters"])]:
-                    while True:
-                        try:
-                            producer.produce(out, value=row["processed"], key=key)
-                            break
-                        except BufferError:
-                            producer.poll(0.05)
+                    produce(producer, out, row["processed"], key)
             producer.poll(0)
         done += len(msgs)
     producer.flush(60)

@@ -127,6 +127,18 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     return conf
 
 
+def produce(producer: Any, topic: str, value: bytes | None, key: bytes | None = None,
+            headers: list[tuple[str, bytes]] | None = None, on_delivery: Any = None) -> None:
+    """``producer.produce``, waiting for deliveries to drain while librdkafka's local queue is full
+    (BufferError) instead of failing: bursts of large packets fill it by design."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def consumer_config(bootstrap: str, group: str | None = None, **overrides: Any) -> dict[str, Any]:
     conf = client_config(
         bootstrap,

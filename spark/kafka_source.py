@@ -41,7 +41,7 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from msb.kafka import client_config, producer_config
+from msb.kafka import client_config, produce, producer_config
 
 FORMAT = "msbkafka"
 SCHEMA = (
@@ -331,12 +331,7 @@ def produce_batches(options: dict[str, str], batches: Iterator[pa.RecordBatch]) 
             if isinstance(key, str):
                 key = key.encode()
             hs = [(h["key"], h["value"]) for h in hdrs] if hdrs else None
-            while True:
-                try:
-                    producer.produce(topic, value=value, key=key, headers=hs, on_delivery=report)
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.1)
+            produce(producer, topic, value, key, hs, report)
             producer.poll(0)
             count += 1
     remaining = producer.flush(120)

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from confluent_kafka import KafkaException, Producer
 
+from msb.kafka import SEND_TIME_HEADER, produce
 from msb.stream.decode import decode_batches
 
 # One row per input message: the batch's counts, latencies and staged files come from these.
@@ -94,12 +95,7 @@ class TaskWriter:
             self.errors.append(str(err))
 
     def _send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._report)
-                return
-            except BufferError:  # local queue full: let deliveries drain
-                self.producer.poll(0.1)
+        produce(self.producer, topic, value, key, headers, self._report)
 
     def add(self, batch: pa.RecordBatch) -> None:
         s = self.settings
@@ -112,7 +108,7 @@ class TaskWriter:
                 self._send(s.dead_letters, *dead_letter(topic, part, off, error, cols["raw"][i]), None)
             elif cols["quality_pass"][i]:
                 key, value, sent = cols["objectId"][i].encode(), cols["processed"][i], cols["msb_sent_ns"][i]
-                headers = None if sent is None else [("msb_sent_ns", str(sent).encode())]
+                headers = None if sent is None else [(SEND_TIME_HEADER, str(sent).encode())]
                 self._send(s.processed, key, value, headers)
                 for f in filters:
                     self._send(s.filter_prefix + f, key, value, headers)

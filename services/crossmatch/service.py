@@ -276,13 +276,8 @@ class CrossmatchService:
 
             for i in pending:
                 headers = [(kafka.SEND_TIME_HEADER, str(sent[i]).encode())] if sent[i] is not None else None
-                while True:
-                    try:
-                        producer.produce(self.cfg.out_topic, value=encoded[i], key=records[i]["objectId"].encode(),
-                                         headers=headers, on_delivery=lambda e, m, i=i: report(e, m, i))
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
+                kafka.produce(producer, self.cfg.out_topic, encoded[i], records[i]["objectId"].encode(), headers,
+                              lambda e, m, i=i: report(e, m, i))
             remaining = producer.flush(60)
             if remaining:
                 raise DeliveryFailed(f"{remaining} classified records still unacknowledged after 60 s")

@@ -200,12 +200,7 @@ class Replayer:
         def report(err: KafkaError | None, msg: Message) -> None:
             self._on_delivery(err, msg, sent, size)
 
-        while True:
-            try:
-                producer.produce(self.cfg.topic, value=value, key=key, headers=headers, on_delivery=report)
-                break
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
+        kafka.produce(producer, self.cfg.topic, value, key, headers, report)
         self.summary.queued += 1
         producer.poll(0)
 
