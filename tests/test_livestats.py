@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from msb.app.dashboard import Dashboard
 from msb.app.livestats import LATENCY, Scraper, quantile, scrape, total
-from msb.app.runsummary import visit_latencies
+from msb.app.runsummary import Outcome, VisitLatency, latency_lines, visit_latencies
 from msb.broker import free_port
 from msb.metrics import LATENCY_BUCKETS, serve
 
@@ -75,3 +75,10 @@ def test_dashboard_latency_near_the_truth_at_broker_latencies() -> None:
     samples = scrape(f"http://127.0.0.1:{serve(r, 0, '127.0.0.1')}/metrics")
     p50 = quantile(samples, LATENCY, 0.5)
     assert p50 is not None and 10.0 <= p50 <= 12.5, p50
+
+
+def test_latency_table_numbers_visits_by_position() -> None:
+    """A looped night repeats its visits (same jd, maybe the same figures): each keeps its own number."""
+    o = Outcome(visits=[VisitLatency(2458451.75, 10, 1.0, 2.0, 2.5)] * 20, latencies=[1.0, 2.0])
+    numbers = [int(line.split()[0]) for line in latency_lines(o, show=12)[1:] if line.split()[0].isdigit()]
+    assert numbers == [1, 2, 3, 4, 5, 6, 15, 16, 17, 18, 19, 20]

@@ -65,7 +65,6 @@ class StageView:
     """One stage's line on the dashboard."""
 
     name: str
-    up: bool = False
     state: str = "starting"
     alerts_in: float = 0.0
     alerts_out: float = 0.0
@@ -81,7 +80,6 @@ class LiveView:
     latency_p99: float | None = None
     mix: dict[str, float] = field(default_factory=dict)
     dead_letters: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 # stage -> (metrics summed as alerts in, metric counted out, lag gauge) for the stages msb run watches.
@@ -134,7 +132,7 @@ class Scraper:
             if stage not in self.urls:
                 continue
             s = self.seen.get(stage)  # a stage that finished keeps its last figures
-            sv = StageView(stage, up=self.last.get(stage) is not None, state=states.get(stage, "?"))
+            sv = StageView(stage, state=states.get(stage, "?"))
             sv.alerts_out = total(s, out_metric)
             sv.alerts_in = sum(total(s, m) for m in in_metrics) if in_metrics else sv.alerts_out
             sv.rate = self.rate(stage)

@@ -100,12 +100,13 @@ def latency_lines(o: Outcome, show: int = 12) -> list[str]:
     if not o.visits:
         return ["  no classified alert carries a send time"]
     lines = [f"  {'visit':>5} {'jd':>16} {'alerts':>7} {'p50 s':>7} {'p99 s':>7} {'max s':>7}"]
-    shown = o.visits if len(o.visits) <= show else o.visits[: show // 2] + o.visits[-show // 2:]
-    for i, v in enumerate(shown):
+    numbers = range(len(o.visits))
+    shown = numbers if len(o.visits) <= show else [*numbers[: show // 2], *numbers[-show // 2:]]
+    for i, n in enumerate(shown):
         if len(o.visits) > show and i == show // 2:
             lines.append(f"  {'...':>5} ({len(o.visits) - show} more visits)")
-        n = o.visits.index(v) + 1
-        lines.append(f"  {n:>5} {v.jd:>16.5f} {v.alerts:>7} {v.p50:>7.2f} {v.p99:>7.2f} {v.max:>7.2f}")
+        v = o.visits[n]  # by position: a looped night repeats its visits' jd
+        lines.append(f"  {n + 1:>5} {v.jd:>16.5f} {v.alerts:>7} {v.p50:>7.2f} {v.p99:>7.2f} {v.max:>7.2f}")
     p50, p99 = _q(o.latencies, 0.5), _q(o.latencies, 0.99)
     lines.append(f"  all {len(o.latencies)} alerts: p50 {p50:.2f} s, p99 {p99:.2f} s;"
                  f" worst visit p99 {max(v.p99 for v in o.visits):.2f} s")
