@@ -70,7 +70,8 @@ def check_columns(name: str, columns: object) -> None:
     for survey, cols in columns.items():
         if survey not in set(Survey):
             raise ValueError(f"filter {name}: unknown survey {survey!r} in COLUMNS (known: {', '.join(Survey)})")
-        lacking = [c for c in cols if c not in survey_columns(Survey(survey))]
+        filled = survey_columns(Survey(survey))
+        lacking = [c for c in cols if c not in filled]
         if lacking:
             raise ValueError(f"filter {name} reads column(s) {', '.join(lacking)}, which {survey} alerts lack")
 
