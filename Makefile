@@ -11,13 +11,20 @@ VISIT_INTERVAL ?= 1
 QUALITY ?= fink
 OUT ?= out
 STAMP := $(VENV)/.installed
+# The columnar Avro decoder's executor, compiled from msb/avro/_columns.py (pip install -e builds it
+# once; this rebuilds it whenever the source changes, so a stale extension never runs).
+EXT := msb/avro/.built
 
 .PHONY: install run test bench lint clean system-deps catalogs lab notebooks images
 
 # Kubernetes: cluster, deploy, dev (skaffold dev), scale EXECUTORS=N, cluster-delete.
 include k8s/k8s.mk
 
-install: $(STAMP)
+install: $(STAMP) $(EXT)
+
+$(EXT): msb/avro/_columns.py setup.py $(STAMP)
+	@$(PY) setup.py -q build_ext --inplace > $(VENV)/build-ext.log 2>&1 || (tail -30 $(VENV)/build-ext.log; exit 1)
+	@touch $(EXT)
 
 # System packages: a Java runtime for Spark, Debian's prometheus for the dashboard tests.
 system-deps:

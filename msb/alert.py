@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from msb.avro import AlertDecodeError, AlertDecoder, WriterSchema
-from msb.surveys import adapter_for
+from msb.surveys import summary as _summary
 from msb.surveys.rubin import MJD_TO_JD
 
 
@@ -88,8 +88,7 @@ def _prefix_from_record(rec: dict[str, Any], survey: Survey) -> dict[str, Any]:
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
     """The columns an astronomer looks at first, the same for both surveys: a selection of the
     survey adapter's flat row (msb.surveys)."""
-    adapter = adapter_for(rec)
-    return adapter.summary(adapter.row(rec))
+    return _summary(rec)
 
 
 def cutouts(rec: dict[str, Any]) -> dict[str, bytes | None]:

@@ -1,8 +1,11 @@
-"""Decoded alerts as flat, typed rows: the one schema every output of the stream job uses.
+"""Decoded alerts as flat, typed columns: the one schema every output of the stream job uses.
 
-ZTF and Rubin alerts are flattened into the same columns by their survey adapters (msb.surveys:
-ZTF candidate fields keep their names; Rubin's diaSource fills the shared ones and adds its own);
-this module types those columns for Arrow and Spark and adds what the job derives.
+Packets are decoded by the columnar decoder (msb.avro.columnar) straight into Arrow columns; each
+survey adapter (msb.surveys) derives its columns with pyarrow.compute (ZTF candidate fields keep
+their names; Rubin's diaSource fills the shared ones and adds its own); this module types those
+columns for Arrow and Spark, adds what the job derives, runs the quality cut and the filters on the
+batch, and encodes the ``processed`` records of the alerts that pass. No Python object is made per
+alert on the way, except the filters' pandas view (Arrow-backed columns) and the output messages.
 
 Everything here is plain Python/pyarrow so that the Spark job, the benchmark's plain loop and
 the tests run the same code.
@@ -11,21 +14,24 @@ the tests run the same code.
 from __future__ import annotations
 
 import base64
-import datetime as dt
+import functools
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from msb.alert import Survey, survey_of
-from msb.avro import AlertDecodeError, AlertDecoder, ContainerEncoder, SchemaStore
+from msb.alert import survey_of
+from msb.avro import SchemaStore
+from msb.avro.columnar import ColumnarDecoder, RecordEncoder
 from msb.kafka import sent_ns
 from msb.schemas import PROCESSED, load
-from msb.stream.quality import passes
-from msb.surveys import ADAPTERS
+from msb.stream import quality as quality_mod
+from msb.surveys import ADAPTERS, target
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
 
 _ARROW = {
@@ -76,36 +82,45 @@ def spark_ddl(keep_cutouts: bool = False) -> str:
     return ", ".join(cols)
 
 
-# ----------------------------------------------------------------------------- flattening
+# ----------------------------------------------------------------------------- derived columns
+
+_JD_UNIX_EPOCH = 2440587.5
+_US_PER_DAY = 86_400_000_000
 
 
-def night_of(jd: float | None) -> str | None:
-    """UTC date (YYYYMMDD) of a Julian date: the archive's partition."""
-    if jd is None:
-        return None
-    return (dt.datetime(1970, 1, 1) + dt.timedelta(days=jd - 2440587.5)).strftime("%Y%m%d")
+def nights(jd: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """UTC date (YYYYMMDD) of Julian dates: the archive's partition."""
+    us = pc.cast(pc.round(pc.multiply(pc.subtract(jd, _JD_UNIX_EPOCH), _US_PER_DAY)), pa.int64())
+    return pc.strftime(pc.cast(us, pa.timestamp("us")), format="%Y%m%d")
 
 
-def stream_row(rec: dict[str, Any], survey: Survey, keep_cutouts: bool = False) -> dict[str, Any]:
-    """One decoded alert as a flat row: its survey adapter's row (msb.surveys), plus the night."""
-    row = ADAPTERS[survey].row(rec, keep_cutouts)
-    row["night"] = night_of(row.get("jd"))
-    return row
+@functools.cache
+def survey_columns(survey: str) -> frozenset[str]:
+    """The columns a survey's alerts fill: what its adapter derives from a decoded batch, plus the
+    night and the Kafka metadata. Derived from the adapter itself, so it cannot drift from what the
+    rows hold."""
+    empty = pa.RecordBatch.from_pylist([], schema=target(str(survey)).schema)
+    return frozenset(ADAPTERS[str(survey)].derive(empty).column_names) | {"night", "topic", "partition", "offset",
+                                                                        "msb_sent_ns"}
 
 
-def survey_columns(survey: Survey) -> frozenset[str]:
-    """The columns a survey's alerts fill: the keys its row mapping sets, plus the Kafka metadata.
-    Derived from stream_row itself, so it cannot drift from what the rows hold."""
-    return frozenset(stream_row({}, survey)) | {"topic", "partition", "offset", "msb_sent_ns"}
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table with exactly the schema's columns, in order: missing ones null."""
+    n = table.num_rows
+    have = set(table.column_names)
+    return pa.table([table.column(f.name).cast(f.type) if f.name in have else pa.nulls(n, f.type) for f in schema],
+                    schema=schema)
 
 
 # ----------------------------------------------------------------------------- processed topic
 
-class ProcessedEncoder(ContainerEncoder):
-    """The processed topic's messages (the crossmatch contract): ``msb/schemas/processed.avsc``."""
+PROCESSED_SYNC = b"msb-processed-v1"
 
-    def __init__(self) -> None:
-        super().__init__(load(PROCESSED), sync=b"msb-processed-v1")
+
+def processed_encoder() -> RecordEncoder:
+    """The processed topic's messages (the crossmatch contract): ``msb/schemas/processed.avsc``,
+    one-record container files."""
+    return RecordEncoder(load(PROCESSED), sync=PROCESSED_SYNC)
 
 
 # ----------------------------------------------------------------------------- the batch function
@@ -123,67 +138,119 @@ class DecodeSettings:
 
 
 class BatchDecoder:
-    """Kafka rows -> flat rows with quality flag, filters passed and processed payload."""
+    """Kafka messages -> one flat batch with quality flag, filters passed and processed payload."""
 
     def __init__(self, settings: DecodeSettings) -> None:
-        from msb.stream.filters import compile_filters  # here: msb.stream.filters imports this module
+        from msb.stream.filters import compile_filters, declared_columns  # msb.stream.filters imports this module
 
         self.settings = settings
         store = None
         if settings.schema_dir or settings.schema_registry:
             store = SchemaStore(settings.schema_dir, settings.schema_registry)
-        self.decoder = AlertDecoder(store)
+        self.decoder = ColumnarDecoder([target(name, settings.keep_cutouts) for name in ADAPTERS],
+                                       lambda ws: survey_of(ws).value, store)
         self.schema = arrow_schema(settings.keep_cutouts)
-        self.encoder = ProcessedEncoder()
+        self.encoder = processed_encoder()
         self.filters = compile_filters(settings.filters)
+        self.filter_columns = declared_columns(settings.filters)
 
-    def decode_rows(self, values: Iterable[bytes | None], meta: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        rows = []
-        for value, m in zip(values, meta, strict=True):
-            try:
-                if value is None:
-                    raise AlertDecodeError("empty message (null value)")
-                ws, datum = self.decoder.writer_schema(value)  # the header, parsed once per message
-                row = stream_row(self.decoder.read(ws, datum), survey_of(ws), self.settings.keep_cutouts)
-                if row.get("candid") is None or row.get("objectId") is None:
-                    raise AlertDecodeError("alert has no candid/objectId")
-            except AlertDecodeError as exc:
-                row = {"error": str(exc), "raw": value}
-            except Exception as exc:  # noqa: BLE001 - any failure of one message is a dead letter
-                row = {"error": f"{type(exc).__name__}: {exc}", "raw": value}
-            row.update(m)
-            rows.append(row)
-        return rows
+    def decode(self, values: Sequence[bytes | None], meta: dict[str, pa.Array]) -> pa.Table:
+        """One row per message, in message order: the decoded alert, or ``error`` and ``raw``."""
+        decoded = self.decoder.decode(values)
+        parts, order = [], []
+        errors = list(decoded.errors)
+        for name, (rows, raw) in decoded.batches.items():
+            table = ADAPTERS[name].derive(raw)
+            unnamed = pc.or_(pc.is_null(table.column("candid")), pc.is_null(table.column("objectId"))).to_numpy(
+                zero_copy_only=False)
+            if unnamed.any():
+                errors += [(int(i), "alert has no candid/objectId") for i in rows[unnamed]]
+                table, rows = table.filter(pa.array(~unnamed)), rows[~unnamed]
+            table = table.append_column("night", nights(table.column("jd")))
+            parts.append(self._with_meta(table, meta, rows))
+            order.append(rows)
+        if errors:
+            rows = np.array([i for i, _ in errors], dtype=np.int64)
+            bad = pa.table({"error": pa.array([reason for _, reason in errors], pa.string()),
+                            "raw": pa.array([values[i] for i in rows], pa.binary())})
+            parts.append(self._with_meta(bad, meta, rows))
+            order.append(rows)
+        if not parts:
+            return self.schema.empty_table()
+        table = pa.concat_tables(parts)
+        return table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
 
-    def finish(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-        """Quality cut and filters (vectorised with pandas), then the processed payloads."""
-        ok = [r for r in rows if r.get("error") is None]
-        if ok:
-            frame = pd.DataFrame.from_records(ok, columns=self.schema.names)
-            quality = passes(frame, self.settings.quality)
-            flags = {name: fn(frame).fillna(False).astype(bool) & quality for name, fn in self.filters.items()}
-            for i, r in enumerate(ok):
-                r["quality_pass"] = bool(quality.iat[i])
-                r["filters"] = [name for name, f in flags.items() if f.iat[i]]
-                if r["quality_pass"]:
-                    r["processed"] = self.encoder.encode(r)
-        return pa.RecordBatch.from_pylist(rows, schema=self.schema)
+    def _with_meta(self, table: pa.Table, meta: dict[str, pa.Array], rows: np.ndarray) -> pa.Table:
+        index = pa.array(rows)
+        for name, values in meta.items():
+            table = table.append_column(name, values.take(index))
+        return conform(table, self.schema)
+
+    def finish(self, table: pa.Table) -> pa.RecordBatch:
+        """Quality cut and filters on the batch, then the processed payloads of what passed."""
+        ok = pc.is_null(table.column("error"))
+        quality = pc.and_(quality_mod.mask(table, self.settings.quality), ok)
+        passed_rows = np.flatnonzero(quality.to_numpy(zero_copy_only=False))
+        passed = table.take(pa.array(passed_rows))
+        flags = self._filters(passed)
+        filters = self._filter_lists(flags, passed.num_rows)
+        passed = passed.set_column(passed.schema.get_field_index("filters"), "filters", filters)
+        processed = self.encoder.encode(passed)
+        n = table.num_rows
+        # Every decoded alert gets its filters (empty where it failed the cut); error rows none.
+        all_filters = pc.if_else(ok, pa.scalar([], pa.list_(pa.string())), None)
+        all_filters = _scatter(all_filters, passed_rows, filters)
+        payload = _scatter(pa.nulls(n, pa.binary()), passed_rows, pa.array(processed, pa.binary()))
+        quality = pc.if_else(ok, quality, None)
+        out = table.set_column(table.schema.get_field_index("quality_pass"), "quality_pass", quality)
+        out = out.set_column(out.schema.get_field_index("filters"), "filters", all_filters)
+        out = out.set_column(out.schema.get_field_index("processed"), "processed", payload)
+        return out.combine_chunks().to_batches()[0] if n else pa.RecordBatch.from_pylist([], schema=self.schema)
+
+    def _filters(self, passed: pa.Table) -> dict[str, np.ndarray]:
+        """Each filter's mask over the alerts that passed the cut (pandas frame, Arrow-backed columns)."""
+        if not self.filters or passed.num_rows == 0:
+            return {name: np.zeros(passed.num_rows, dtype=bool) for name in self.filters}
+        cols = self.filter_columns if self.filter_columns is not None else passed.column_names
+        frame = passed.select([c for c in passed.column_names if c in cols]).to_pandas(types_mapper=pd.ArrowDtype)
+        return {name: np.asarray(fn(frame).fillna(False).astype(bool), dtype=bool) for name, fn in self.filters.items()}
+
+    def _filter_lists(self, flags: dict[str, np.ndarray], n: int) -> pa.Array:
+        """Per alert, the names of the filters it passed (list<string>)."""
+        names = list(flags)
+        if not names:
+            return pa.array([[]] * n, pa.list_(pa.string()))
+        grid = np.stack([flags[name] for name in names], axis=1)  # alerts x filters
+        alert, which = np.nonzero(grid)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(alert, minlength=n), out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(names, pa.string()).take(pa.array(which)))
 
     def messages(self, msgs: list[Any]) -> pa.RecordBatch:
         """confluent-kafka messages -> flat batch (the fused source: no Arrow copy of the raw packets)."""
-        meta = [{"topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-                 "msb_sent_ns": sent_ns(m.headers())} for m in msgs]
-        return self.finish(self.decode_rows([m.value() for m in msgs], meta))
+        meta = {"topic": pa.array([m.topic() for m in msgs], pa.string()),
+                "partition": pa.array([m.partition() for m in msgs], pa.int32()),
+                "offset": pa.array([m.offset() for m in msgs], pa.int64()),
+                "msb_sent_ns": pa.array([sent_ns(m.headers()) for m in msgs], pa.int64())}
+        return self.finish(self.decode([m.value() for m in msgs], meta))
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """The mapInArrow function: Kafka-shaped batches in, flat batches out."""
         for batch in batches:
-            cols = batch.select(["topic", "partition", "offset", "headers", "value"]).to_pydict()
-            meta = [
-                {"topic": t, "partition": p, "offset": o, "msb_sent_ns": sent_ns(h)}
-                for t, p, o, h in zip(cols["topic"], cols["partition"], cols["offset"], cols["headers"], strict=True)
-            ]
-            yield self.finish(self.decode_rows(cols["value"], meta))
+            meta = {"topic": batch.column("topic"), "partition": batch.column("partition").cast(pa.int32()),
+                    "offset": batch.column("offset").cast(pa.int64()),
+                    "msb_sent_ns": pa.array([sent_ns(h) for h in batch.column("headers").to_pylist()], pa.int64())}
+            yield self.finish(self.decode(batch.column("value").to_pylist(), meta))
+
+
+def _scatter(base: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
+    """``base`` with ``values`` put at ``rows`` (rows ascending)."""
+    if len(rows) == 0:
+        return base
+    index = np.full(len(base), -1, dtype=np.int64)
+    index[rows] = np.arange(len(rows))
+    taken = values.take(pa.array(np.where(index >= 0, index, 0)))
+    return pc.if_else(pa.array(index >= 0), taken, base)
 
 
 # One decoder per settings per Python worker: Spark reuses workers across tasks and batches, so

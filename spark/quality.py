@@ -12,8 +12,11 @@ fails the condition (an alert without an rb score is not a good ZTF alert). Pres
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Condition = tuple[str, str, float]
 
@@ -26,6 +29,8 @@ PRESETS: dict[str, list[Condition]] = {
 }
 
 _OPS = ("abs<=", ">=", "<=", "==", "!=", ">", "<")
+_COMPARE = {">=": pc.greater_equal, "<=": pc.less_equal, ">": pc.greater, "<": pc.less, "==": pc.equal,
+            "!=": pc.not_equal}
 _CUT = re.compile(r"^\s*(\w+)\s*(abs<=|>=|<=|==|!=|>|<)\s*(-?[\d.eE+-]+)\s*$")
 
 
@@ -48,20 +53,29 @@ def conditions(preset: str, overrides: list[str] | None = None) -> list[Conditio
     return conds
 
 
-def passes(frame: pd.DataFrame, conds: list[Condition]) -> pd.Series:
-    """Boolean mask of the rows of ``frame`` that meet every condition (nulls fail)."""
-    mask = pd.Series(True, index=frame.index)
+def mask(table: pa.Table | pa.RecordBatch, conds: list[Condition]) -> pa.ChunkedArray | pa.Array:
+    """Boolean mask of the rows of an Arrow table that meet every condition (nulls and columns that
+    are missing or not numeric fail): what the stream runs on each batch."""
+    n = table.num_rows
+    ok: Any = pa.repeat(pa.scalar(True), n)
     for col, op, value in conds:
-        if col not in frame:
-            return pd.Series(False, index=frame.index)
-        x = pd.to_numeric(frame[col], errors="coerce")
+        if col not in table.schema.names or not pa.types.is_integer(table.schema.field(col).type) and \
+                not pa.types.is_floating(table.schema.field(col).type):
+            return pa.repeat(pa.scalar(False), n)
+        x = table.column(col)
         if op == "abs<=":
-            ok = x.abs() <= value
-        else:
-            ok = {">=": x >= value, "<=": x <= value, ">": x > value, "<": x < value,
-                  "==": x == value, "!=": x != value}[op]
-        mask &= ok & x.notna()
-    return mask
+            x, op = pc.abs(x), "<="
+        cond = _COMPARE[op](x, value)
+        ok = pc.and_(ok, pc.fill_null(cond, False))
+    return ok
+
+
+def passes(frame: pd.DataFrame, conds: list[Condition]) -> pd.Series:
+    """The same mask over a pandas frame (notebooks): numbers as text are read as numbers."""
+    cols = {c: pd.to_numeric(frame[c], errors="coerce") for c, _, _ in conds if c in frame}
+    table = pa.table({c: pa.array(v.astype("float64"), from_pandas=True) for c, v in cols.items()}
+                     if cols else {"_": pa.nulls(len(frame))})
+    return pd.Series(mask(table, conds).to_numpy(zero_copy_only=False), index=frame.index)
 
 
 def describe(conds: list[Condition]) -> str:

@@ -1,8 +1,8 @@
-"""Rubin (LSST): a decoded packet (schemas 10.x, 11.x) to the flat row.
+"""Rubin (LSST): packets of schemas 10.x, 11.x to the flat columns.
 
 The diaSource fills ZTF's names where they mean the same thing (candid = diaSourceId, objectId =
 diaObjectId, jd from midpointMjdTai, magpsf from psfFlux, fid from band, isdiffpos from isNegative)
-and adds its own columns; ``prv`` holds the previous diaSources.
+and adds its own columns; ``prv`` holds the previous diaSources, derived the same way.
 """
 
 from __future__ import annotations
@@ -10,11 +10,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from msb.surveys.common import CUTOUT_COLUMNS, SUMMARY_FIELDS
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from msb.avro.columnar import ARROW_TYPES
+from msb.avro.plan import Column, ListColumn, Projection
+from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS, constant, empty_lists_for_null
 
 NAME = "rubin"
 MJD_TO_JD = 2400000.5
 RUBIN_BANDS = {"u": 0, "g": 1, "r": 2, "i": 3, "z": 4, "y": 5}
+AB_ZEROPOINT_NJY = 31.4  # m = -2.5 log10(f / nJy) + 31.4
+MAG_ERR = 1.0857362  # 2.5 / ln 10: d(mag) = 1.0857 d(flux) / flux
 
 # Rubin diaSource fields kept as columns of their own (the shared ones are mapped above).
 RUBIN_COLUMNS = (
@@ -22,61 +29,85 @@ RUBIN_COLUMNS = (
     "psfFlux:float psfFluxErr:float reliability:float snr:float extendedness:float isDipole:bool"
 )
 COLUMNS = [tuple(item.split(":")) for item in RUBIN_COLUMNS.split()]
+# What the shared columns are derived from: the diaSource's own fields (in prvDiaSources too).
+_SOURCE = [("diaSourceId", "long"), ("ra", "double"), ("dec", "double"), ("isNegative", "bool"),
+           ("midpointMjdTai", "double"), ("band", "string"), ("psfFlux", "float"), ("psfFluxErr", "float"),
+           ("reliability", "float")]
 
 
-def flux_to_mag(flux_njy: float | None) -> float | None:
-    """AB magnitude of a flux in nJy (Rubin reports fluxes, ZTF magnitudes)."""
-    if flux_njy is None or not flux_njy > 0:
-        return None
-    return -2.5 * math.log10(flux_njy) + 31.4
+def projection(cutouts: bool = False) -> Projection:
+    own = {n for n, _ in COLUMNS}
+    cols = [Column("diaSourceId", "diaSourceId", "long")]
+    cols += [Column(n, f"diaSource.{n}", k) for n, k in COLUMNS]
+    cols += [Column(n, f"diaSource.{n}", k) for n, k in _SOURCE if n not in own and n != "diaSourceId"]
+    if cutouts:
+        cols += [Column(c, c, "binary") for c in CUTOUT_COLUMNS]
+    prv = ListColumn("prv", "prvDiaSources", tuple(Column(n, n, k) for n, k in _SOURCE))
+    return Projection(tuple(cols), (prv,))
 
 
-def _mag_err(flux: float | None, err: float | None) -> float | None:
-    if flux is None or err is None or not flux > 0:
-        return None
-    return 1.0857362 * err / flux
+def flux_to_mag(flux: Any) -> Any:
+    """AB magnitude of fluxes in nJy (Rubin reports fluxes, ZTF magnitudes); null where flux <= 0.
+    Takes an Arrow array, or one number (then returns a float or None)."""
+    if flux is None or isinstance(flux, int | float):
+        return None if flux is None or not flux > 0 else -2.5 * math.log10(flux) + AB_ZEROPOINT_NJY
+    f = pc.cast(flux, pa.float64())
+    positive = pc.if_else(pc.greater(f, 0), f, None)
+    return pc.add(pc.multiply(pc.log10(positive), -2.5), AB_ZEROPOINT_NJY)
 
 
-def _isdiffpos(src: dict[str, Any]) -> str | None:
-    return None if src.get("isNegative") is None else ("f" if src["isNegative"] else "t")
+def _mag_err(flux: Any, err: Any) -> Any:
+    f = pc.cast(flux, pa.float64())
+    positive = pc.if_else(pc.greater(f, 0), f, None)
+    return pc.divide(pc.multiply(pc.cast(err, pa.float64()), MAG_ERR), positive)
 
 
-def _jd(src: dict[str, Any]) -> float | None:
-    mjd = src.get("midpointMjdTai")
-    return None if mjd is None else mjd + MJD_TO_JD
+def _band_ids(band: Any) -> Any:
+    codes = pa.array(list(RUBIN_BANDS), pa.string())
+    return pc.cast(pc.index_in(band, value_set=codes), pa.int32())
 
 
-def _prv(src: dict[str, Any]) -> dict[str, Any]:
+def _shared(t: pa.Table | pa.RecordBatch) -> dict[str, Any]:
+    """ZTF's names for what a diaSource measures (the alert's own and each previous one)."""
+    negative = t.column("isNegative")
     return {
-        "candid": src.get("diaSourceId"), "jd": _jd(src),
-        "fid": RUBIN_BANDS.get(src.get("band") or ""), "magpsf": flux_to_mag(src.get("psfFlux")),
-        "sigmapsf": _mag_err(src.get("psfFlux"), src.get("psfFluxErr")), "diffmaglim": None,
-        "isdiffpos": _isdiffpos(src), "rb": src.get("reliability"), "ra": src.get("ra"), "dec": src.get("dec"),
+        "candid": t.column("diaSourceId"),
+        "jd": pc.add(t.column("midpointMjdTai"), MJD_TO_JD),
+        "fid": _band_ids(t.column("band")),
+        "magpsf": pc.cast(flux_to_mag(t.column("psfFlux")), pa.float32()),
+        "sigmapsf": pc.cast(_mag_err(t.column("psfFlux"), t.column("psfFluxErr")), pa.float32()),
+        "diffmaglim": pa.nulls(t.num_rows, pa.float32()),
+        "isdiffpos": pc.if_else(negative, "f", "t"),
+        "rb": t.column("reliability"),
+        "ra": t.column("ra"),
+        "dec": t.column("dec"),
     }
 
 
-def row(rec: dict[str, Any], keep_cutouts: bool = False) -> dict[str, Any]:
-    """One decoded Rubin alert as a flat row."""
-    src = rec.get("diaSource") or {}
-    out = {name: src.get(name) for name, _ in COLUMNS}
-    out.update(
-        survey=NAME,
-        objectId=str(src.get("diaObjectId") or rec.get("diaSourceId")),  # solar-system sources have no diaObject
-        candid=rec.get("diaSourceId"),
-        jd=_jd(src),
-        ra=src.get("ra"), dec=src.get("dec"),
-        magpsf=flux_to_mag(src.get("psfFlux")),
-        sigmapsf=_mag_err(src.get("psfFlux"), src.get("psfFluxErr")),
-        fid=RUBIN_BANDS.get(src.get("band") or ""),
-        isdiffpos=_isdiffpos(src),
-        prv=[_prv(p) for p in rec.get("prvDiaSources") or ()],
-    )
-    if keep_cutouts:
-        for c in CUTOUT_COLUMNS:
-            out[c] = rec.get(c)
-    return out
+def derive(raw: pa.RecordBatch) -> pa.Table:
+    """The decoded batch as the stream's Rubin columns (its own, and ZTF's names where they mean the
+    same); objectId is the diaObject's id, or the diaSource's for solar-system sources (no diaObject)."""
+    shared = {k: v for k, v in _shared(raw).items() if k not in ("diffmaglim", "rb")}  # ZTF-only columns
+    obj = raw.column("diaObjectId")
+    has_object = pc.fill_null(pc.not_equal(obj, 0), False)
+    object_id = pc.cast(pc.if_else(has_object, obj, raw.column("diaSourceId")), pa.string())
+    prv = raw.column("prv")
+    items = pc.list_flatten(prv)
+    prv_shared = _shared(pa.RecordBatch.from_arrays(items.flatten(), names=[f.name for f in items.type]))
+    item_type = pa.struct([(n, ARROW_TYPES[k]) for n, k in PRV_FIELDS])
+    prv_items = pa.StructArray.from_arrays([pc.cast(prv_shared[n], ARROW_TYPES[k]) for n, k in PRV_FIELDS],
+                                           fields=list(item_type), mask=pc.invert(items.is_valid()))
+    prv_new = pa.ListArray.from_arrays(prv.offsets, prv_items, mask=pc.invert(prv.is_valid()))
+    columns = {n: raw.column(n) for n, _ in COLUMNS}
+    columns.update(shared)
+    columns.update(objectId=object_id, prv=empty_lists_for_null(pa.chunked_array([prv_new])),
+                   survey=constant(NAME, raw.num_rows))
+    for c in CUTOUT_COLUMNS:
+        if c in raw.schema.names:
+            columns[c] = raw.column(c)
+    return pa.table(columns)
 
 
-def summary(flat: dict[str, Any]) -> dict[str, Any]:
-    """The summary fields of a row (Rubin's band and reliability are columns of their own)."""
-    return {k: flat.get(k) for k in SUMMARY_FIELDS}
+def summary(table: pa.Table) -> pa.Table:
+    """The summary columns of derived rows (Rubin's band and reliability are columns of their own)."""
+    return table.select(list(SUMMARY_FIELDS))

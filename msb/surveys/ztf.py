@@ -1,13 +1,16 @@
-"""ZTF: a decoded packet (schemas 1.8-4.x, and Fink's re-published ``topLevelRecord``) to the flat row.
+"""ZTF: packets of schemas 1.8-4.x, and Fink's re-published ``topLevelRecord``, to the flat columns.
 
-Candidate fields keep their names; ``prv`` holds the previous detections.
+``projection`` says which fields the columnar decoder reads (candidate fields keep their names;
+``prv`` holds the previous detections); ``derive`` turns the decoded batch into the stream's columns.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS
+from msb.avro.plan import Column, ListColumn, Projection
+from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS, constant, empty_lists_for_null
 
 NAME = "ztf"
 # ZTF candidate fields (schemas 3.x and 4.x share these 103), in schema order.
@@ -30,28 +33,37 @@ ZTF_CANDIDATE = (
 )
 COLUMNS = [tuple(item.split(":")) for item in ZTF_CANDIDATE.split()]
 FID_BANDS = {1: "g", 2: "r", 3: "i"}
+_CANDIDATE_CANDID = "candidate_candid"  # the candidate's own candid, used where the alert's is null
 
 
-def row(rec: dict[str, Any], keep_cutouts: bool = False) -> dict[str, Any]:
-    """One decoded ZTF alert as a flat row."""
-    cand = rec.get("candidate") or {}
-    out = {name: cand.get(name) for name, _ in COLUMNS}
-    out["survey"] = NAME
-    out["objectId"] = rec.get("objectId")
-    out["candid"] = rec.get("candid") if rec.get("candid") is not None else cand.get("candid")
-    out["schemavsn"] = rec.get("schemavsn")
-    out["prv"] = [{n: p.get(n) for n, _ in PRV_FIELDS} for p in rec.get("prv_candidates") or ()]
-    if keep_cutouts:
-        for c in CUTOUT_COLUMNS:
-            stamp = rec.get(c)
-            out[c] = stamp.get("stampData") if isinstance(stamp, dict) else stamp
-    return out
+def projection(cutouts: bool = False) -> Projection:
+    cols = [Column("objectId", "objectId", "string"), Column("candid", "candid", "long"),
+            Column("schemavsn", "schemavsn", "string")]
+    cols += [Column(_CANDIDATE_CANDID if n == "candid" else n, f"candidate.{n}", k) for n, k in COLUMNS]
+    if cutouts:
+        cols += [Column(c, f"{c}.stampData", "binary") for c in CUTOUT_COLUMNS]
+    prv = ListColumn("prv", "prv_candidates", tuple(Column(n, n, k) for n, k in PRV_FIELDS))
+    return Projection(tuple(cols), (prv,))
 
 
-def summary(flat: dict[str, Any]) -> dict[str, Any]:
-    """The summary fields of a row: ZTF's band is its filter id's letter, its reliability the
-    deep real/bogus score where there is one, else rb (the row keeps all three as they are)."""
-    out = {k: flat.get(k) for k in SUMMARY_FIELDS}
-    out["band"] = FID_BANDS.get(flat.get("fid"), str(flat.get("fid")))
-    out["reliability"] = flat["drb"] if flat.get("drb") is not None else flat.get("rb")
-    return out
+def derive(raw: pa.RecordBatch) -> pa.Table:
+    """The decoded batch as the stream's ZTF columns: candidate fields by name, the alert's candid
+    (the candidate's where the alert has none), ``prv`` (empty where the packet has no history)."""
+    table = pa.Table.from_batches([raw])
+    candid = pc.coalesce(table.column("candid"), table.column(_CANDIDATE_CANDID))
+    table = table.set_column(table.schema.get_field_index("candid"), "candid", candid)
+    table = table.drop_columns([_CANDIDATE_CANDID])
+    table = table.set_column(table.schema.get_field_index("prv"), "prv", empty_lists_for_null(table.column("prv")))
+    return table.append_column("survey", constant(NAME, table.num_rows))
+
+
+def summary(table: pa.Table) -> pa.Table:
+    """The summary columns of derived rows: ZTF's band is its filter id's letter, its reliability the
+    deep real/bogus score where there is one, else rb (the rows keep all three as they are)."""
+    fid = table.column("fid")
+    letters = pa.array([FID_BANDS.get(i) for i in range(max(FID_BANDS) + 1)], pa.string())
+    known = pc.fill_null(pc.is_in(fid, value_set=pa.array(list(FID_BANDS), pa.int32())), False)
+    band = pc.if_else(known, pc.take(letters, pc.if_else(known, fid, 0)), pc.cast(fid, pa.string()))
+    cols = {k: table.column(k) for k in SUMMARY_FIELDS if k in table.column_names}
+    cols.update(band=band, reliability=pc.coalesce(table.column("drb"), table.column("rb")))
+    return pa.table({k: cols[k] for k in SUMMARY_FIELDS})

@@ -1,45 +1,39 @@
-"""Input records (the `processed` topic, or raw alerts) to columns; output records to Avro."""
+"""Input messages (the `processed` topic, or raw ZTF/Rubin alerts) to columns; output columns to Avro.
+
+The input is decoded by the columnar decoder (msb.avro.columnar) with the processed contract
+compiled once: out come Arrow columns, and from them the numpy arrays the matcher takes, with no
+Python object per alert. Raw alerts go through their survey adapter's projection and derivation,
+then the same selection. The classified records are encoded column-wise too.
+"""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from msb import kafka
-from msb.avro import ContainerEncoder
-from msb.crossmatch.match import EVIDENCE
+from msb.alert import survey_of
+from msb.avro import SchemaStore, WriterSchema
+from msb.avro.columnar import ColumnarDecoder, RecordEncoder, Target
+from msb.avro.plan import Column, Projection
+from msb.crossmatch.match import EVIDENCE, BatchResult
 from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
-from msb.surveys import adapter_for
+from msb.surveys import ADAPTERS, target
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
 # What the crossmatch reads from a processed record: the contract must carry it (see the tests).
 READ_FIELDS = ("candid", "objectId", "survey", "msb_sent_ns", *_CARRIED, *EVIDENCE)
-_INT_FIELDS = {"fid", "ndethist"}
-
-
-def processed_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """A processed record as it is; a raw ZTF/Rubin alert reduced to the same flat fields: its
-    survey adapter's row (msb.surveys), of which the crossmatch reads the summary, EVIDENCE and fid."""
-    if "candidate" not in rec and "diaSource" not in rec:
-        return rec
-    adapter = adapter_for(rec)
-    row = adapter.row(rec)
-    return {**adapter.summary(row), **{k: row.get(k) for k in (*EVIDENCE, "fid")}}
-
-
-def positions(flat: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """The ra and dec columns of flat records (degrees)."""
-    return (np.array([r["ra"] for r in flat], dtype=np.float64),
-            np.array([r["dec"] for r in flat], dtype=np.float64))
-
-
-def evidence_columns(flat: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """The EVIDENCE columns of flat records, NaN where a record lacks the field."""
-    return {k: np.array([np.nan if r.get(k) is None else r[k] for r in flat], dtype=np.float64) for k in EVIDENCE}
+CLASSIFIED_SYNC = b"msb-classified-1"
+_KINDS = {"double": "double", "float": "float", "long": "long", "int": "int", "string": "string",
+          "boolean": "bool", "bytes": "binary"}
+_ARROW = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64()}
 
 
 def missing_processed_fields() -> list[str]:
@@ -48,13 +42,76 @@ def missing_processed_fields() -> list[str]:
     return [f for f in dict.fromkeys(READ_FIELDS) if f not in have]
 
 
-def sent_ns(headers: list[tuple[str, bytes]] | None, rec: dict[str, Any]) -> int | None:
-    """The msb_sent_ns header, else the record's field (the stream copies it into processed records)."""
-    from_header = kafka.sent_ns(headers)
-    if from_header is not None:
-        return from_header
-    v = rec.get("msb_sent_ns")
-    return int(v) if v is not None else None
+@functools.cache
+def processed_target() -> Target:
+    """The READ_FIELDS of the processed contract, typed as the contract types them."""
+    types = {}
+    for f in load(PROCESSED)["fields"]:
+        t = f["type"]
+        types[f["name"]] = t[1 - t.index("null")] if isinstance(t, list) else t
+    return Target("processed", Projection(tuple(Column(n, n, _KINDS[types[n]]) for n in dict.fromkeys(READ_FIELDS))))
+
+
+def input_decoder(schemas: SchemaStore | None = None) -> ColumnarDecoder:
+    """Processed records, and raw ZTF and Rubin alerts (told apart by their writer schema's name)."""
+    processed = fastavro.parse_schema(load(PROCESSED))["name"]  # its full name, as writers' headers carry it
+
+    def target_of(ws: WriterSchema) -> str:
+        return "processed" if ws.name == processed else survey_of(ws).value
+
+    return ColumnarDecoder([processed_target(), *(target(name) for name in ADAPTERS)], target_of, schemas)
+
+
+@dataclass
+class Inputs:
+    """A batch of input messages as columns: one row per readable message (``rows``: its index)."""
+
+    table: pa.Table  # READ_FIELDS, typed as the processed contract types them
+    rows: np.ndarray
+    errors: list[tuple[int, str]]
+
+    def column(self, name: str) -> np.ndarray:
+        """A numeric column as float64, NaN where null (what the matcher takes)."""
+        return pc.fill_null(pc.cast(self.table.column(name), pa.float64()), np.nan).to_numpy()
+
+    def evidence(self) -> dict[str, np.ndarray]:
+        return {k: self.column(k) for k in EVIDENCE}
+
+
+def read_inputs(decoder: ColumnarDecoder, values: list[bytes | None]) -> Inputs:
+    """Decodes a batch; a message without candid, ra or dec is an error like an undecodable one."""
+    decoded = decoder.decode(values)
+    schema = processed_target().schema
+    parts, order = [], []
+    errors = list(decoded.errors)
+    for name, (rows, raw) in decoded.batches.items():
+        if name == "processed":
+            table = pa.Table.from_batches([raw])
+        else:  # a raw alert: its survey's flat row, of which the summary, the evidence and fid
+            adapter = ADAPTERS[name]
+            derived = adapter.derive(raw)
+            summary = adapter.summary(derived)
+            table = summary.append_column("fid", derived.column("fid"))
+            for k in EVIDENCE:
+                table = table.append_column(k, derived.column(k) if k in derived.column_names
+                                            else pa.nulls(len(derived)))
+        table = pa.table([table.column(f.name).cast(f.type) if f.name in table.column_names
+                          else pa.nulls(table.num_rows, f.type) for f in schema], schema=schema)
+        lacking = pc.or_(pc.or_(pc.is_null(table.column("candid")), pc.is_null(table.column("ra"))),
+                         pc.is_null(table.column("dec"))).to_numpy(zero_copy_only=False)
+        if lacking.any():
+            errors += [(int(i), "record lacks candid, ra or dec") for i in rows[lacking]]
+            table, rows = table.filter(pa.array(~lacking)), rows[~lacking]
+        parts.append(table)
+        order.append(rows)
+    if not parts:
+        return Inputs(schema.empty_table(), np.zeros(0, np.int64), errors)
+    rows = np.concatenate(order)
+    sort = np.argsort(rows, kind="stable")
+    return Inputs(pa.concat_tables(parts).take(pa.array(sort)), rows[sort], sorted(errors))
+
+
+# ----------------------------------------------------------------------------- output
 
 
 def output_schema(catalogs: list[str]) -> dict[str, Any]:
@@ -69,51 +126,51 @@ def output_schema(catalogs: list[str]) -> dict[str, Any]:
     return schema
 
 
-def _clean(v: Any, field: str) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, float | np.floating):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if field in _INT_FIELDS and isinstance(v, float):
-        return int(v)
-    return v
-
-
-def output_records(flat: list[dict[str, Any]], classification: np.ndarray, reason: np.ndarray,
-                   xm: dict[str, np.ndarray], sent: list[int | None], classified_ns: int) -> list[dict[str, Any]]:
-    out = []
-    for i, rec in enumerate(flat):
-        row: dict[str, Any] = {
-            "candid": int(rec["candid"]), "objectId": str(rec.get("objectId")),
-            "survey": str(rec.get("survey") or "ztf"),
-            "classification": str(classification[i]), "classification_reason": str(reason[i]),
-            "msb_sent_ns": sent[i], "classified_ns": classified_ns,
-        }
-        for k in _CARRIED:
-            row[k] = _clean(rec.get(k), k)
-        for k, col in xm.items():
-            row[k] = _clean(col[i], k)
-        out.append(row)
-    return out
-
-
-class ContainerWriter(ContainerEncoder):
-    """The classified topic's messages: one record per Avro container file (see msb.avro)."""
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        super().__init__(schema, sync=b"msb-classified-1")
-
-
-def write_parquet(records: list[dict[str, Any]], schema: dict[str, Any], path: Path) -> None:
-    """One Parquet file of classified records, columns in schema order (atomic rename)."""
-    types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64()}
+def arrow_schema(schema: dict[str, Any]) -> pa.Schema:
+    """The classified contract as Arrow types (the Parquet copy's schema)."""
     fields = []
     for f in schema["fields"]:
         t = f["type"][1] if isinstance(f["type"], list) else f["type"]
-        fields.append(pa.field(f["name"], types[t], nullable=isinstance(f["type"], list)))
-    table = pa.Table.from_pylist(records, schema=pa.schema(fields))
+        fields.append(pa.field(f["name"], _ARROW[t], nullable=isinstance(f["type"], list)))
+    return pa.schema(fields)
+
+
+def _strings(values: np.ndarray) -> pa.Array:
+    try:
+        return pa.array(values, pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # ids that are numbers: written as text
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def classified_table(inputs: Inputs, res: BatchResult, sent: np.ndarray, classified_ns: int,
+                     schema: pa.Schema) -> pa.Table:
+    """The classified records of a batch, one column per contract field (missing catalogs null)."""
+    t = inputs.table
+    n = t.num_rows
+    cols: dict[str, Any] = {
+        "candid": t.column("candid"),
+        "objectId": t.column("objectId"),
+        "survey": pc.fill_null(t.column("survey"), "ztf"),
+        "classification": _strings(res.classification),
+        "classification_reason": _strings(res.reason),
+        "msb_sent_ns": pa.array(sent, pa.int64(), mask=sent < 0),
+        "classified_ns": pa.repeat(pa.scalar(classified_ns, pa.int64()), n),
+    }
+    for k in _CARRIED:
+        cols[k] = t.column(k)
+    for k, values in res.columns.items():
+        cols[k] = pa.array(values, pa.float64(), from_pandas=True) if k.endswith("_sep") else _strings(values)
+    return pa.table([cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema],
+                    schema=schema)
+
+
+def encoder(schema: dict[str, Any]) -> RecordEncoder:
+    """The classified topic's messages: one record per Avro container file."""
+    return RecordEncoder(schema, sync=CLASSIFIED_SYNC)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """One Parquet file of classified records (atomic rename)."""
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     tmp.rename(path)

@@ -18,22 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from msb import kafka
-from msb.avro import AlertDecodeError, AlertDecoder
 from msb.crossmatch.api import ApiServer, State, build_app
 from msb.crossmatch.cds import CdsXmatch
 from msb.crossmatch.match import BatchResult, Crossmatcher
 from msb.crossmatch.metrics import CrossmatchMetrics
 from msb.crossmatch.records import (
-    ContainerWriter,
-    evidence_columns,
-    output_records,
+    Inputs,
+    arrow_schema,
+    classified_table,
+    encoder,
+    input_decoder,
     output_schema,
-    positions,
-    processed_record,
-    sent_ns,
+    read_inputs,
     write_parquet,
 )
 from msb.paths import catalog_store
@@ -101,8 +103,9 @@ class CrossmatchService:
         self.xm = Crossmatcher.open(config.catalogs_dir, config.catalogs, remote=remote)
         self.metrics.catalogs_loaded(self.xm.catalogs)
         self.schema = output_schema(self.xm.names)
-        self.writer = ContainerWriter(self.schema)
-        self.decoder = AlertDecoder()
+        self.table_schema = arrow_schema(self.schema)
+        self.encoder = encoder(self.schema)
+        self.decoder = input_decoder()
         self.api: ApiServer | None = None
         self.state = State()
         self.state.reason = "catalogs open; joining the consumer group"
@@ -192,50 +195,45 @@ class CrossmatchService:
     def _batch(self, msgs: list[Message], consumer: Consumer, producer: Producer) -> None:
         """Decode, match, deliver, write Parquet, then commit: offsets move only once every record
         of the batch is acknowledged (and on disk)."""
-        flat, sent = self._decode(msgs)
-        if not flat:
+        inputs, sent = self._decode(msgs)
+        if not inputs.table.num_rows:
             self._commit(msgs, consumer)
             return
-        res, records = self._match(flat, sent)
-        self._deliver(records, sent, producer)
-        self._write_parquet(records)
+        res, table = self._match(inputs, sent)
+        self._deliver(table, producer)
+        self._write_parquet(table)
         self.metrics.batch_done(res.n, res.hits)
         self._commit(msgs, consumer)
-        self._record(flat, res)
+        self._record(inputs, res)
 
-    def _decode(self, msgs: list[Message]) -> tuple[list[dict[str, Any]], list[int | None]]:
-        """Flat records and their send times; undecodable messages are counted and skipped."""
-        flat: list[dict[str, Any]] = []
-        sent: list[int | None] = []
-        for m in msgs:
-            try:
-                rec = processed_record(self.decoder.decode(m.value()))
-                if rec.get("candid") is None or rec.get("ra") is None or rec.get("dec") is None:
-                    raise AlertDecodeError("record lacks candid, ra or dec")
-            except AlertDecodeError as exc:
-                self.summary.bad_messages += 1
-                self.metrics.bad_messages.inc()
-                self.say(f"skipping undecodable message {m.topic()}[{m.partition()}]@{m.offset()}: {exc}")
-                continue
-            flat.append(rec)
-            sent.append(sent_ns(m.headers(), rec))
-        return flat, sent
+    def _decode(self, msgs: list[Message]) -> tuple[Inputs, np.ndarray]:
+        """The batch as columns, and each row's send time (-1: none); undecodable messages are counted
+        and skipped."""
+        inputs = read_inputs(self.decoder, [m.value() for m in msgs])
+        for i, reason in inputs.errors:
+            m = msgs[i]
+            self.summary.bad_messages += 1
+            self.metrics.bad_messages.inc()
+            self.say(f"skipping undecodable message {m.topic()}[{m.partition()}]@{m.offset()}: {reason}")
+        # The msb_sent_ns header, else the record's field (the stream copies it into processed records).
+        headers = np.array([-1 if (h := kafka.sent_ns(msgs[i].headers())) is None else h for i in inputs.rows],
+                           dtype=np.int64)
+        field = pc.fill_null(inputs.table.column("msb_sent_ns"), -1).to_numpy()
+        return inputs, np.where(headers >= 0, headers, field)
 
-    def _match(self, flat: list[dict[str, Any]], sent: list[int | None]
-               ) -> tuple[BatchResult, list[dict[str, Any]]]:
+    def _match(self, inputs: Inputs, sent: np.ndarray) -> tuple[BatchResult, pa.Table]:
         """Crossmatch and classify: the batch's result and its output records."""
         t0 = time.perf_counter()
-        ra, dec = positions(flat)
-        res = self.xm.run(ra, dec, evidence_columns(flat))
-        records = output_records(flat, res.classification, res.reason, res.columns, sent, time.time_ns())
+        res = self.xm.run(inputs.column("ra"), inputs.column("dec"), inputs.evidence())
+        table = classified_table(inputs, res, sent, time.time_ns(), self.table_schema)
         self.metrics.batch.observe(time.perf_counter() - t0)
-        return res, records
+        return res, table
 
-    def _write_parquet(self, records: list[dict[str, Any]]) -> None:
+    def _write_parquet(self, table: pa.Table) -> None:
         if not self.cfg.out_dir:
             return
         path = Path(self.cfg.out_dir) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
-        write_parquet(records, self.schema, path)
+        write_parquet(table, path)
         self.summary.parquet_files.append(str(path))
 
     def _commit(self, msgs: list[Message], consumer: Consumer) -> None:
@@ -248,21 +246,23 @@ class CrossmatchService:
         except Exception as exc:  # noqa: BLE001 - a rebalance moved the partition: the new owner redoes it
             self.say(f"commit failed (partitions moved?); the batch will be redelivered: {exc}")
 
-    def _record(self, flat: list[dict[str, Any]], res: BatchResult) -> None:
+    def _record(self, inputs: Inputs, res: BatchResult) -> None:
         """The committed batch in the summary and the metrics."""
         self.summary.classified += res.n
         self.summary.batches += 1
         self.summary.hits.update(res.hits)
         self.summary.by_class.update(res.classification.tolist())
         if self.cfg.track_candids:
-            self.summary.candids.update(int(r["candid"]) for r in flat)
+            self.summary.candids.update(inputs.table.column("candid").to_pylist())
         self.metrics.classified.inc(res.n)
         for cls, n in Counter(res.classification.tolist()).items():
             self.metrics.classes.labels(cls).inc(n)
 
-    def _deliver(self, records: list[dict[str, Any]], sent: list[int | None], producer: Producer) -> None:
-        pending = list(range(len(records)))
-        encoded = [self.writer.encode(r) for r in records]
+    def _deliver(self, table: pa.Table, producer: Producer) -> None:
+        encoded = self.encoder.encode(table)
+        keys = [k.encode() for k in table.column("objectId").to_pylist()]
+        sent = table.column("msb_sent_ns").to_pylist()
+        pending = list(range(len(encoded)))
         for _attempt in range(3):
             failed: list[int] = []
             errors: list[str] = []
@@ -276,7 +276,7 @@ class CrossmatchService:
 
             for i in pending:
                 headers = [(kafka.SEND_TIME_HEADER, str(sent[i]).encode())] if sent[i] is not None else None
-                kafka.produce(producer, self.cfg.out_topic, encoded[i], records[i]["objectId"].encode(), headers,
+                kafka.produce(producer, self.cfg.out_topic, encoded[i], keys[i], headers,
                               lambda e, m, i=i: report(e, m, i))
             remaining = producer.flush(60)
             if remaining:

@@ -3,9 +3,11 @@
 A filter is a folder ``<name>/`` holding
 
 * ``filter.py`` with one function ``keep(alerts: pandas.DataFrame) -> pandas.Series`` returning a
-  boolean mask over the rows. ``alerts`` has the flat columns of ``msb.stream.decode`` (ZTF
-  candidate fields, Rubin fields, ``prv`` as a list of dicts); only alerts that passed the
-  quality cut are published. Values are null where a survey lacks a field.
+  boolean mask over the rows. ``alerts`` holds the alerts of a batch that passed the quality cut,
+  with the flat columns of ``msb.stream.decode`` (ZTF candidate fields, Rubin fields, ``prv`` as a
+  list of structs) as Arrow-backed columns (``pd.ArrowDtype``: no Python object per alert; a
+  list column is read with pyarrow.compute, e.g. ``pa.array(alerts["prv"])``). Values are null
+  where a survey lacks a field.
   Beside it, ``COLUMNS = {"ztf": (...), "rubin": (...)}``: the columns ``keep`` reads on each
   survey's alerts (a survey left out is one it does not select from). The stream checks them at
   start-up against the columns each survey fills (``msb.stream.decode.survey_columns``) and names
@@ -97,12 +99,28 @@ def select(names: list[str] | None, dirs: list[Path] | None = None) -> dict[str,
     return {n: (str(p), p.read_text()) for n, p in found.items()}
 
 
-def compile_filters(shipped: dict[str, tuple[str, str]]) -> dict[str, FilterFn]:
-    """Filter functions from shipped (path, source) pairs; used on executors."""
-    out: dict[str, FilterFn] = {}
+def _modules(shipped: dict[str, tuple[str, str]]) -> dict[str, types.ModuleType]:
+    out: dict[str, types.ModuleType] = {}
     for name, (path, source) in shipped.items():
         module = types.ModuleType(f"msb_filter_{name}")
         module.__file__ = path
         exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the user's own filter code
-        out[name] = module.keep
+        out[name] = module
     return out
+
+
+def compile_filters(shipped: dict[str, tuple[str, str]]) -> dict[str, FilterFn]:
+    """Filter functions from shipped (path, source) pairs; used on executors."""
+    return {name: module.keep for name, module in _modules(shipped).items()}
+
+
+def declared_columns(shipped: dict[str, tuple[str, str]]) -> frozenset[str] | None:
+    """The columns the filters read (their COLUMNS, every survey's, plus ``survey``): all a filter's
+    frame needs to hold. None where a filter declares none (it gets every column)."""
+    cols = {"survey"}
+    for module in _modules(shipped).values():
+        declared = getattr(module, "COLUMNS", None)
+        if declared is None:
+            return None
+        cols.update(c for survey_cols in declared.values() for c in survey_cols)
+    return frozenset(cols)

@@ -1,4 +1,4 @@
-"""Helpers for the filters' own tests: real alerts as the flat frames filters receive."""
+"""Helpers for the filters' own tests: real alerts as the frames filters receive in the stream."""
 
 from __future__ import annotations
 
@@ -6,26 +6,26 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from msb import paths
-from msb.alert import survey_of
-from msb.avro import AlertDecoder, SchemaStore
 from msb.sources import Packet, iter_packets
-from msb.stream.decode import flat_columns, stream_row
+from msb.stream.decode import BatchDecoder, DecodeSettings, arrow_schema
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A filter's input: every flat column present, missing values null."""
-    return pd.DataFrame.from_records(rows, columns=flat_columns())
+    """A filter's input: every flat column present (missing values null), Arrow-backed as in the stream."""
+    return pa.Table.from_pylist(rows, schema=arrow_schema()).to_pandas(types_mapper=pd.ArrowDtype)
 
 
 @lru_cache(maxsize=4)
 def real_frame(which: str = "ztf") -> pd.DataFrame:
-    """The 2018-11-29 ZTF night (498 alerts) or the 47 Rubin alerts, flattened."""
+    """The 2018-11-29 ZTF night (498 alerts) or the 47 Rubin alerts, decoded as the stream decodes them."""
     folder = paths.ztf_night() if which == "ztf" else paths.rubin_alerts()
-    decoder = AlertDecoder(SchemaStore(paths.rubin_schemas()))
-    rows = []
+    values = []
     for p in iter_packets([folder]):
         assert isinstance(p, Packet), p
-        rows.append(stream_row(decoder.decode(p.data), survey_of(decoder.writer_schema(p.data)[0])))
-    return frame(rows)
+        values.append(p.data)
+    table = BatchDecoder(DecodeSettings(schema_dir=str(paths.rubin_schemas()))).decode(values, {})
+    assert table.column("error").null_count == len(values)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)

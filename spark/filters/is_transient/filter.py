@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 COLUMNS = {"ztf": ("isdiffpos", "sgscore1", "distpsnr1", "ssdistnr", "jd", "prv")}
 STAR_SGSCORE = 0.5  # a PS1 source with sgscore1 above this is a star
@@ -14,10 +15,22 @@ MIN_SPAN_DAYS = 30 / (24 * 60)  # the detections at least 30 minutes apart (rule
 SSO_DIST_ARCSEC = 5.0
 
 
-def detection_span(jd: float, prv: Any) -> tuple[int, float]:
-    """(number of detections, days between first and last) counting this one and prv detections."""
-    jds = [jd] + [p["jd"] for p in (prv if prv is not None else ()) if p.get("magpsf") is not None]
-    return len(jds), max(jds) - min(jds)
+def detections(alerts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per alert, (number of detections, days between the first and the last), counting the alert
+    itself and its previous detections (prv entries with a magnitude; the others are upper limits)."""
+    jd = pd.to_numeric(alerts["jd"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    prv = pa.array(alerts["prv"])
+    items = pc.list_flatten(prv)
+    parent = pc.list_parent_indices(prv).to_numpy()
+    item_jd = pc.struct_field(items, "jd")
+    seen = pc.and_(pc.and_(items.is_valid(), pc.struct_field(items, "magpsf").is_valid()), item_jd.is_valid())
+    seen = pc.fill_null(seen, False).to_numpy(zero_copy_only=False)
+    where, when = parent[seen], item_jd.to_numpy(zero_copy_only=False)[seen]
+    count, first, last = np.ones(len(jd)), jd.copy(), jd.copy()
+    np.add.at(count, where, 1)
+    np.minimum.at(first, where, when)
+    np.maximum.at(last, where, when)
+    return count, last - first
 
 
 def keep(alerts: pd.DataFrame) -> pd.Series:
@@ -27,6 +40,6 @@ def keep(alerts: pd.DataFrame) -> pd.Series:
     dist = pd.to_numeric(alerts.get("distpsnr1"), errors="coerce")
     near_star = (sg > STAR_SGSCORE) & dist.between(0, STAR_DIST_ARCSEC)
     sso = pd.to_numeric(alerts.get("ssdistnr"), errors="coerce").between(0, SSO_DIST_ARCSEC, inclusive="left")
-    spans = [detection_span(j, p) for j, p in zip(alerts["jd"], alerts["prv"], strict=True)]
-    repeated = pd.Series([n >= MIN_DETECTIONS and s >= MIN_SPAN_DAYS for n, s in spans], index=alerts.index)
+    count, span = detections(alerts)
+    repeated = pd.Series((count >= MIN_DETECTIONS) & (span >= MIN_SPAN_DAYS), index=alerts.index)
     return (positive & ~near_star.fillna(False) & ~sso.fillna(False) & repeated).fillna(False).astype(bool)

@@ -27,6 +27,7 @@ import requests
 from fastavro import schemaless_reader, schemaless_writer
 
 MAGIC = b"Obj\x01"
+MAX_SCHEMAS = 256  # distinct container headers kept parsed
 CONFLUENT_MAGIC = 0
 
 
@@ -213,6 +214,8 @@ class ContainerDecoder:
         ws = self._schemas.get(header_key)
         if ws is None:
             ws = self._parse(meta)
+            if len(self._schemas) >= MAX_SCHEMAS:  # corrupt or hostile headers must not grow memory
+                del self._schemas[next(iter(self._schemas))]
             self._schemas[header_key] = ws
         return ws, pos + 16, sync
 
@@ -280,19 +283,11 @@ class ContainerEncoder:
     """
 
     def __init__(self, schema: dict[str, Any], sync: bytes = b"msb-container-v1") -> None:
-        if len(sync) != 16:
-            raise ValueError("an Avro sync marker is 16 bytes")
         self.schema = schema
         self.parsed = fastavro.parse_schema(json.loads(json.dumps(schema)))  # parse_schema mutates
         self.fields = [f["name"] for f in schema["fields"]]
         self.sync = sync
-        meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": b"null"}
-        head = bytearray(MAGIC)
-        head += _write_long(len(meta))
-        for key, value in meta.items():
-            head += _write_long(len(key)) + key.encode() + _write_long(len(value)) + value
-        head += _write_long(0)
-        self.header = bytes(head) + sync
+        self.header = container_header(schema, sync)
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """The record's schema fields (others are ignored) as one container message."""
@@ -300,6 +295,18 @@ class ContainerEncoder:
         schemaless_writer(buf, self.parsed, {f: record.get(f) for f in self.fields})
         datum = buf.getvalue()
         return self.header + _write_long(1) + _write_long(len(datum)) + datum + self.sync
+
+
+def container_header(schema: dict[str, Any], sync: bytes) -> bytes:
+    """The header of a container file holding records of ``schema`` (null codec), sync marker included."""
+    if len(sync) != 16:
+        raise ValueError("an Avro sync marker is 16 bytes")
+    meta = {"avro.schema": json.dumps(schema).encode(), "avro.codec": b"null"}
+    head = bytearray(MAGIC)
+    head += _write_long(len(meta))
+    for key, value in meta.items():
+        head += _write_long(len(key)) + key.encode() + _write_long(len(value)) + value
+    return bytes(head + _write_long(0) + sync)
 
 
 def with_new_ids(decoder: AlertDecoder, msg: bytes, ids: dict[str, int]) -> bytes:
