@@ -45,7 +45,8 @@ _SPARK = {"double": "double", "float": "float", "int": "int", "long": "bigint", 
 _META_COLUMNS = [("survey", "string"), ("objectId", "string"), ("schemavsn", "string"), ("night", "string"),
                  ("topic", "string"), ("partition", "int"), ("offset", "long"), ("msb_sent_ns", "long")]
 # Per-row outcome: quality cut, filters passed, the processed-topic payload, or why decoding failed.
-_RESULT_COLUMNS = [("quality_pass", "bool"), ("error", "string"), ("raw", "binary"), ("processed", "binary")]
+_RESULT_COLUMNS = [("quality_pass", "bool"), ("error", "string"), ("raw", "binary"), ("processed", "binary"),
+                   ("fallback", "bool")]  # decoded by fastavro: the compiled plan could not apply
 
 
 def _columns(keep_cutouts: bool) -> list[tuple[str, str]]:
@@ -167,6 +168,7 @@ class BatchDecoder:
                 errors += [(int(i), "alert has no candid/objectId") for i in rows[unnamed]]
                 table, rows = table.filter(pa.array(~unnamed)), rows[~unnamed]
             table = table.append_column("night", nights(table.column("jd")))
+            table = table.append_column("fallback", pa.array(np.isin(rows, decoded.fallbacks)))
             parts.append(self._with_meta(table, meta, rows))
             order.append(rows)
         if errors:

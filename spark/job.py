@@ -172,11 +172,14 @@ class StreamJob:
         self.archive.commit(batch_id)
         passed = [r for r in rows if r["quality_pass"]]
         dead = sum(r["error"] is not None for r in rows)
+        fallbacks = sum(bool(r["fallback"]) for r in rows)
         filters = {n: sum(n in r["filters"] for r in passed) for n in self.settings.filters}
-        self.summary.add_batch(len(rows), dead, len(passed), filters, time.monotonic() - t0)
-        self._observe(len(rows), dead, len(passed), filters, [r["latency_s"] for r in passed if r["latency_s"]])
+        self.summary.add_batch(len(rows), dead, len(passed), filters, time.monotonic() - t0, fallbacks)
+        self._observe(len(rows), dead, len(passed), filters, [r["latency_s"] for r in passed if r["latency_s"]],
+                      fallbacks)
 
-    def _observe(self, messages: int, dead: int, passed: int, filters: dict[str, int], lat: list[float]) -> None:
+    def _observe(self, messages: int, dead: int, passed: int, filters: dict[str, int], lat: list[float],
+                 fallbacks: int) -> None:
         self.latencies += lat
         m = self.metrics
         if m is not None:
@@ -184,6 +187,7 @@ class StreamJob:
             m.processed_rows.inc(messages - dead)
             m.quality_passed.inc(passed)
             m.dead_letters.inc(dead)
+            m.decode_fallbacks.inc(fallbacks)
             for n, v in filters.items():
                 m.filter_alerts.labels(n).inc(v)
             for x in lat:

@@ -29,6 +29,8 @@ class StreamMetrics:
         self.quality_passed = m.counter("quality_passed", "alerts that passed the quality cut")
         self.filter_alerts = m.counter("filter_alerts", "alerts published per user filter", ["filter"])
         self.dead_letters = m.counter("dead_letters", "undecodable messages sent to the dead-letter topic")
+        self.decode_fallbacks = m.counter("decode_fallbacks", "alerts decoded by fastavro because the compiled "
+                                          "plan could not apply (codec, several records, schema feature)")
         self.lag = m.gauge("partition_lag", "latest offset minus processed offset", ["topic", "partition"],
                            unit="messages")
         self.latency = m.histogram("end_to_end_latency", "replay send time (msb_sent_ns header) to output written",

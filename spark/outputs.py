@@ -31,14 +31,14 @@ from msb.stream.decode import decode_batches
 
 # One row per input message: the batch's counts, latencies and staged files come from these.
 OUTCOME_DDL = ("topic string, partition int, offset bigint, candid bigint, quality_pass boolean, error string, "
-               "filters array<string>, latency_s double, archive_file string")
+               "filters array<string>, latency_s double, archive_file string, fallback boolean")
 OUTCOME_SCHEMA = pa.schema([
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("candid", pa.int64()),
     ("quality_pass", pa.bool_()), ("error", pa.string()), ("filters", pa.list_(pa.string())),
-    ("latency_s", pa.float64()), ("archive_file", pa.string()),
+    ("latency_s", pa.float64()), ("archive_file", pa.string()), ("fallback", pa.bool_()),
 ])
 # Columns of the decoded batch that stay out of the archive (night is its partition folder).
-NOT_ARCHIVED = ("quality_pass", "error", "raw", "processed", "night")
+NOT_ARCHIVED = ("quality_pass", "error", "raw", "processed", "night", "fallback")
 
 
 @dataclass
@@ -100,7 +100,7 @@ class TaskWriter:
     def add(self, batch: pa.RecordBatch) -> None:
         s = self.settings
         cols = batch.select(["topic", "partition", "offset", "candid", "objectId", "quality_pass", "error", "raw",
-                             "processed", "filters", "msb_sent_ns"]).to_pydict()
+                             "processed", "filters", "msb_sent_ns", "fallback"]).to_pydict()
         for i, error in enumerate(cols["error"]):
             topic, part, off = cols["topic"][i], cols["partition"][i], cols["offset"][i]
             filters = cols["filters"][i] or []
@@ -114,7 +114,8 @@ class TaskWriter:
                     self._send(s.filter_prefix + f, key, value, headers)
             self.outcomes.append({"topic": topic, "partition": part, "offset": off, "candid": cols["candid"][i],
                                   "quality_pass": cols["quality_pass"][i], "error": error, "filters": filters,
-                                  "latency_s": cols["msb_sent_ns"][i] if cols["quality_pass"][i] else None})
+                                  "latency_s": cols["msb_sent_ns"][i] if cols["quality_pass"][i] else None,
+                                  "fallback": cols["fallback"][i]})
         self.producer.poll(0)
         passed = batch.filter(pc.fill_null(batch.column("quality_pass"), False))
         if passed.num_rows:

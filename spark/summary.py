@@ -21,6 +21,7 @@ class StreamSummary:
     input: int = 0  # messages read
     decoded: int = 0
     dead_letters: int = 0
+    decode_fallbacks: int = 0  # alerts fastavro decoded (the compiled plan could not apply)
     quality_passed: int = 0
     batches: int = 0
     skipped_batches: int = 0  # committed before a restart, so not run again
@@ -34,8 +35,10 @@ class StreamSummary:
     quality: str = ""  # the cut, described
     metrics_port: int | None = None
 
-    def add_batch(self, messages: int, dead: int, passed: int, filters: dict[str, int], seconds: float) -> None:
+    def add_batch(self, messages: int, dead: int, passed: int, filters: dict[str, int], seconds: float,
+                  fallbacks: int = 0) -> None:
         self.batches += 1
+        self.decode_fallbacks += fallbacks
         self.input += messages
         self.decoded += messages - dead
         self.dead_letters += dead
@@ -48,7 +51,8 @@ class StreamSummary:
         """Per output, what went where (``lines`` without its heading)."""
         t = self.topics or StreamTopics("?", "?", {})
         out = [
-            f"decoded        {self.decoded}",
+            f"decoded        {self.decoded}" + (f"  ({self.decode_fallbacks} by fastavro: the compiled plan could "
+                                                    "not apply)" if self.decode_fallbacks else ""),
             f"dead letters   {self.dead_letters}  -> {t.dead_letters}",
             f"quality passed {self.quality_passed}  ({self.quality})  -> {t.processed}, {self.archive}",
         ]

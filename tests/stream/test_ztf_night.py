@@ -137,6 +137,7 @@ def test_metrics_scraped(fink_run: dict[str, Any]) -> None:
     assert v("msb_stream_processed_rows_total") == 498
     assert v("msb_stream_quality_passed_total") == 291
     assert v("msb_stream_dead_letters_total") == 3
+    assert v("msb_stream_decode_fallbacks_total") == 0 == s.decode_fallbacks  # every packet ran its compiled plan
     assert v("msb_stream_batches_total") == s.batches
     assert v("msb_stream_batch_duration_seconds_count") == s.batches
     for name in FILTERS:
@@ -156,3 +157,27 @@ def test_ztf_pure_counts(spark: Any, broker: Any, ztf_topic: str, night: dict[st
     archive = pq.read_table(tmp_path / "archive")
     assert sorted(archive["candid"].to_pylist()) == sorted(night["ztf-pure"])
     assert sorted(candids(broker.bootstrap, s.topics.processed)) == sorted(night["ztf-pure"])
+
+
+def test_packets_the_plan_cannot_read_go_through_fastavro_and_are_counted(
+        spark: Any, broker: Any, night: dict[str, Any], tmp_path: Path) -> None:
+    """A container of two records takes the fastavro path (its first record, counted as a fallback); a
+    deflate container runs the compiled plan; both are decoded and cut like any other packet."""
+    recs = [next(iter(fastavro.reader(io.BytesIO(v)))) for v in night["values"][:2]]
+    schema = fastavro.reader(io.BytesIO(night["values"][0])).writer_schema
+    two, deflate = io.BytesIO(), io.BytesIO()
+    fastavro.writer(two, schema, recs)
+    fastavro.writer(deflate, schema, recs[1:], codec="deflate")
+    topic = f"fallback-{uuid.uuid4().hex[:8]}"
+    produce(broker.bootstrap, topic, [(b"a", two.getvalue()), (b"b", deflate.getvalue()),
+                                      (b"c", night["values"][2])], partitions=1)
+    s = run(broker, topic, tmp_path, "none", metrics_port=None)
+    assert (s.input, s.decoded, s.dead_letters, s.decode_fallbacks) == (3, 3, 0, 1)
+    archive = pq.read_table(tmp_path / "archive")
+    assert sorted(archive["candid"].to_pylist()) == sorted([recs[0]["candid"], recs[1]["candid"],
+                                                            ztf_candid(night["values"][2])])
+    assert "1 by fastavro" in "\n".join(s.lines())
+
+
+def ztf_candid(value: bytes) -> int:
+    return next(iter(fastavro.reader(io.BytesIO(value))))["candid"]
