@@ -81,7 +81,8 @@ class DatumError(ValueError):
 
 @cython.cclass
 class Table:
-    """Typed column buffers, column-major, for one level of a projection (records or list items).
+    """Typed buffers, one row per record (or list item) holding its columns side by side (a datum's
+    values are written close together), for one level of a projection.
 
     Validity starts at 0 (null) for every row, so a column the datum never reaches (a null branch,
     a field the writer schema lacks) is null with no instruction spent on it."""
@@ -110,12 +111,12 @@ class Table:
         c = self.counts
         nvalid = sum(c)
         old = self.arrays
-        new = [np.zeros((c[s], cap), dtype=_DTYPES[s]) for s in range(5)]
-        new += [np.zeros((nvalid, cap), dtype=np.uint8), np.zeros((c[S_VAR], cap), dtype=np.int64),
-                np.zeros((c[S_VAR], cap), dtype=np.int64)]
+        new = [np.zeros((cap, c[s]), dtype=_DTYPES[s]) for s in range(5)]
+        new += [np.zeros((cap, nvalid), dtype=np.uint8), np.zeros((cap, c[S_VAR]), dtype=np.int64),
+                np.zeros((cap, c[S_VAR]), dtype=np.int64)]
         if old:
             for a, b in zip(old, new, strict=True):
-                b[:, : self.cap] = a[:, : self.cap]
+                b[: self.cap] = a[: self.cap]
         self.arrays = new
         self.f64, self.f32, self.i64, self.i32, self.b8 = new[0], new[1], new[2], new[3], new[4]
         self.valid, self.vstart, self.vlen = new[5], new[6], new[7]
@@ -131,17 +132,18 @@ class Table:
         r: cython.Py_ssize_t
         k: cython.Py_ssize_t
         for r in range(first, stop):
-            for k in range(self.valid.shape[0]):
-                self.valid[k, r] = 0
-            for k in range(self.vlen.shape[0]):
-                self.vlen[k, r] = 0
+            for k in range(self.valid.shape[1]):
+                self.valid[r, k] = 0
+            for k in range(self.vlen.shape[1]):
+                self.vlen[r, k] = 0
 
     def rows(self) -> int:
         return self.n
 
     def export(self) -> list:
-        """[f64, f32, i64, i32, b8, valid, vstart, vlen] numpy arrays, trimmed to the rows used."""
-        return [a[:, : self.n] for a in self.arrays]
+        """[f64, f32, i64, i32, b8, valid, vstart, vlen] numpy arrays, column-major views (``[k]`` is
+        column k) trimmed to the rows used."""
+        return [a[: self.n].T for a in self.arrays]
 
 
 @cython.cclass
@@ -258,7 +260,7 @@ class Executor:
                 self._map(pc)
                 pc = self.prog[pc, A_END]
             elif op == OP_MARK:
-                t.valid[self.prog[pc, A_VALID], row] = 1
+                t.valid[row, self.prog[pc, A_VALID]] = 1
                 pc += 1
             else:
                 raise DatumError(f"bad plan instruction {op} at {pc}")
@@ -310,8 +312,8 @@ class Executor:
         if level > 0:
             if total > INT32_MAX:
                 raise DatumError("array too long")
-            self.top.i32[self.prog[pc, A_INDEX], row] = total
-            self.top.valid[self.prog[pc, A_VALID], row] = 1
+            self.top.i32[row, self.prog[pc, A_INDEX]] = total
+            self.top.valid[row, self.prog[pc, A_VALID]] = 1
         return 0
 
     @cython.cfunc
@@ -420,15 +422,15 @@ class Executor:
             if reader == R_INT and (x < INT32_MIN or x > INT32_MAX):
                 raise DatumError(f"int value {x} out of the 32-bit range")
             if storage == S_I64:
-                t.i64[k, row] = x
+                t.i64[row, k] = x
             elif storage == S_I32:
                 if x < INT32_MIN or x > INT32_MAX:
                     raise DatumError(f"long value {x} does not fit a 32-bit column")
-                t.i32[k, row] = cython.cast(cython.int, x)
+                t.i32[row, k] = cython.cast(cython.int, x)
             elif storage == S_F64:
-                t.f64[k, row] = cython.cast(cython.double, x)
+                t.f64[row, k] = cython.cast(cython.double, x)
             else:
-                t.f32[k, row] = cython.cast(cython.float, x)
+                t.f32[row, k] = cython.cast(cython.float, x)
         elif reader == R_DOUBLE:
             self._need(8)
             if cython.compiled:
@@ -437,9 +439,9 @@ class Executor:
                 d = struct.unpack_from("<d", self.buf, self.pos)[0]
             self.pos += 8
             if storage == S_F64:
-                t.f64[k, row] = d
+                t.f64[row, k] = d
             else:
-                t.f32[k, row] = cython.cast(cython.float, d)
+                t.f32[row, k] = cython.cast(cython.float, d)
         elif reader == R_FLOAT:
             self._need(4)
             if cython.compiled:
@@ -448,9 +450,9 @@ class Executor:
                 f = struct.unpack_from("<f", self.buf, self.pos)[0]
             self.pos += 4
             if storage == S_F32:
-                t.f32[k, row] = f
+                t.f32[row, k] = f
             else:
-                t.f64[k, row] = f
+                t.f64[row, k] = f
         elif reader == R_STRING or reader == R_BYTES or reader == R_FIXED:
             if reader == R_FIXED:
                 n = self.prog[pc, A_SIZE]
@@ -465,11 +467,11 @@ class Executor:
             self._need(1)
             if self.buf[self.pos] > 1:
                 raise DatumError(f"boolean byte {self.buf[self.pos]} at byte {self.pos}")
-            t.b8[k, row] = self.buf[self.pos]
+            t.b8[row, k] = self.buf[self.pos]
             self.pos += 1
         else:
             raise DatumError(f"bad reader {reader} in plan")
-        t.valid[self.prog[pc, A_VALID], row] = 1
+        t.valid[row, self.prog[pc, A_VALID]] = 1
         return 0
 
     @cython.cfunc
@@ -485,8 +487,8 @@ class Executor:
                 memcpy(cython.address(self.vdata[self.vused]), cython.address(self.buf[self.pos]), n)
             else:
                 self.vbuffer[self.vused : self.vused + n] = self.buf[self.pos : self.pos + n]
-        t.vstart[k, row] = self.vused
-        t.vlen[k, row] = n
+        t.vstart[row, k] = self.vused
+        t.vlen[row, k] = n
         self.vused += n
         return 0
 

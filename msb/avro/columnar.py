@@ -354,7 +354,8 @@ def _array(col: Column, slot: tuple[int, int, int], arrays: list[np.ndarray], vd
     storage, index, valid = slot
     mask = arrays[5][valid]
     if col.kind in ("string", "binary"):
-        offsets, data = engine.gather(vdata, arrays[6][index], arrays[7][index])
+        offsets, data = engine.gather(vdata, np.ascontiguousarray(arrays[6][index]),
+                                      np.ascontiguousarray(arrays[7][index]))
         if n and offsets[-1] > _INT32_MAX:
             raise AlertDecodeError(f"column {col.name}: more than 2 GiB in one batch; use smaller batches")
         return pa.Array.from_buffers(ARROW_TYPES[col.kind], n, [_bitmap(mask), pa.py_buffer(offsets.astype(np.int32)),
