@@ -1,6 +1,6 @@
 """Where a stream task's time goes per alert, stage by stage, on real-size packets from Kafka.
 
-The stages a Spark task runs (kafka_source.read_range -> decode.BatchDecoder -> outputs.TaskWriter),
+The stages a Spark task runs (kafka_source.read_messages -> decode.BatchDecoder -> outputs.TaskWriter),
 called one after another in this process on the same messages and timed in CPU seconds
 (``time.process_time``: less disturbed than wall time when other work shares the cores).
 """
@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-STAGES = ("Kafka fetch (confluent-kafka messages)", "header (writer schema)", "Avro decode (fastavro)",
-          "flat row (dict per alert)", "Arrow/pandas + cut + filters", "encode processed (Avro)",
+STAGES = ("Kafka fetch (confluent-kafka messages)", "message values and headers", "decode (columnar, compiled)",
+          "survey columns (pyarrow.compute)", "quality cut + filters", "encode processed (Avro, column-wise)",
           "produce + flush + Parquet stage")
 
 
@@ -25,13 +25,14 @@ def _cpu(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | None) -> dict[str, float]:
     """Microseconds of CPU per alert for each stage (STAGES), over the first n messages of partition 0."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from confluent_kafka import Consumer, TopicPartition
 
-    from msb.alert import survey_of
     from msb.kafka import consumer_config, producer_config, sent_ns
     from msb.stream import filters
     from msb.stream import quality as q
-    from msb.stream.decode import BatchDecoder, DecodeSettings, stream_row
+    from msb.stream.decode import BatchDecoder, DecodeSettings
     from msb.stream.kafka_source import KafkaRange, read_messages
     from msb.stream.outputs import OutputSettings, TaskWriter, settings_option
 
@@ -39,21 +40,26 @@ def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | Non
     n = min(n, probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
     probe.close()
     opts = {"kafka.bootstrap.servers": bootstrap}
-    chunks, fetch = _cpu(lambda: list(read_messages(opts, KafkaRange(topic, 0, 0, n))))
+    chunks, fetch = _cpu(lambda: list(read_messages(opts, KafkaRange(topic, 0, 0, n), chunk=n)))
     msgs = [m for chunk in chunks for m in chunk]
-    values = [m.value() for m in msgs]
-    meta = [{"topic": topic, "partition": 0, "offset": m.offset(), "msb_sent_ns": sent_ns(m.headers())} for m in msgs]
     dec = BatchDecoder(DecodeSettings(quality=q.conditions(quality), filters=filters.select(None), schema_dir=schemas))
-    dec.finish(dec.decode_rows(values[:20], meta[:20]))  # warm caches (schemas, filters)
-    heads, header = _cpu(lambda: [dec.decoder.writer_schema(v) for v in values])
-    recs, decode = _cpu(lambda: [dec.decoder.read(ws, d) for ws, d in heads])
-    _, flat = _cpu(lambda: [stream_row(r, survey_of(ws)) for r, (ws, _) in zip(recs, heads, strict=True)])
-    rows = dec.decode_rows(values, meta)
-    passed = [r for r in rows if r.get("error") is None]
-    _, encode_all = _cpu(lambda: [dec.encoder.encode({**r, "filters": []}) for r in passed])
-    batch, finish = _cpu(lambda: dec.finish(rows))
-    n_passed = sum(1 for x in batch.column("quality_pass").to_pylist() if x)
-    encode = encode_all * n_passed / max(len(passed), 1)  # finish encodes only what passed the cut
+    dec.messages(msgs[:20])  # warm caches (schemas, plans, filters)
+
+    def values_and_meta() -> tuple[list[bytes], dict[str, Any]]:
+        return [m.value() for m in msgs], {
+            "topic": pa.array([m.topic() for m in msgs], pa.string()),
+            "partition": pa.array([m.partition() for m in msgs], pa.int32()),
+            "offset": pa.array([m.offset() for m in msgs], pa.int64()),
+            "msb_sent_ns": pa.array([sent_ns(m.headers()) for m in msgs], pa.int64())}
+
+    (values, meta), gather = _cpu(values_and_meta)
+    _, decode = _cpu(lambda: dec.decoder.decode(values))
+    table, decode_all = _cpu(lambda: dec.decode(values, meta))
+    passed = table.filter(pc.fill_null(q.mask(table, dec.settings.quality), False))
+    passed = passed.set_column(passed.schema.get_field_index("filters"), "filters",
+                               pa.array([[]] * passed.num_rows, pa.list_(pa.string())))
+    _, encode = _cpu(lambda: dec.encoder.encode(passed))
+    batch, finish = _cpu(lambda: dec.finish(table))
     with tempfile.TemporaryDirectory(prefix="msb-profile-") as tmp:
         option = settings_option(OutputSettings(producer=producer_config(bootstrap), processed="profile-processed",
                                                 dead_letters="profile-dead", filter_prefix="profile-filter-",
@@ -65,7 +71,7 @@ def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | Non
             list(w.finish(batch.column("night").to_pylist()))
 
         _, out = _cpu(write)
-    per = [fetch, header, decode, flat, finish - encode, encode, out]
+    per = [fetch, gather, decode, decode_all - decode, finish - encode, encode, out]
     return {stage: 1e6 * s / len(values) for stage, s in zip(STAGES, per, strict=True)}
 
 

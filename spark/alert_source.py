@@ -20,6 +20,9 @@ from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_messages
 from msb.stream.outputs import OUTCOME_DDL, write_outputs
 
 FORMAT = "msbalerts"
+# Messages decoded together: each batch has a fixed cost (Arrow assembly, the filters' pandas
+# frame, the output encoders), so few large ones; 2,000 ZTF packets are ~130 MB.
+DECODE_CHUNK = 2000
 
 class MsbAlerts(DataSource):
     """``spark.readStream.format("msbalerts")``: msbkafka options plus ``decode`` (settings_option).
@@ -51,7 +54,7 @@ class AlertStreamReader(KafkaStreamReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, KafkaRange)
         dec = cached_decoder(self.options["decode"])
-        decoded = map(dec.messages, read_messages(self.options, partition, self.poll_timeout))
+        decoded = map(dec.messages, read_messages(self.options, partition, self.poll_timeout, DECODE_CHUNK))
         if "outputs" in self.options:
             yield from write_outputs(self.options["outputs"], decoded)
         else:

@@ -105,6 +105,17 @@ def survey_columns(survey: str) -> frozenset[str]:
                                                                         "msb_sent_ns"}
 
 
+def _pandas_type(t: pa.DataType) -> Any:
+    """Numbers as numpy columns (NaN for null: fast pandas arithmetic); text, booleans and lists as
+    Arrow-backed columns (no Python object per value)."""
+    return None if pa.types.is_integer(t) or pa.types.is_floating(t) else pd.ArrowDtype(t)
+
+
+def filter_frame(table: pa.Table) -> pd.DataFrame:
+    """What a user filter's ``keep`` receives: the batch's alerts as a pandas frame."""
+    return table.to_pandas(types_mapper=_pandas_type)
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A table with exactly the schema's columns, in order: missing ones null."""
     n = table.num_rows
@@ -214,7 +225,7 @@ class BatchDecoder:
         if not self.filters or passed.num_rows == 0:
             return {name: np.zeros(passed.num_rows, dtype=bool) for name in self.filters}
         cols = self.filter_columns if self.filter_columns is not None else passed.column_names
-        frame = passed.select([c for c in passed.column_names if c in cols]).to_pandas(types_mapper=pd.ArrowDtype)
+        frame = filter_frame(passed.select([c for c in passed.column_names if c in cols]))
         return {name: np.asarray(fn(frame).fillna(False).astype(bool), dtype=bool) for name, fn in self.filters.items()}
 
     def _filter_lists(self, flags: dict[str, np.ndarray], n: int) -> pa.Array:

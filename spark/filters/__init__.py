@@ -5,9 +5,9 @@ A filter is a folder ``<name>/`` holding
 * ``filter.py`` with one function ``keep(alerts: pandas.DataFrame) -> pandas.Series`` returning a
   boolean mask over the rows. ``alerts`` holds the alerts of a batch that passed the quality cut,
   with the flat columns of ``msb.stream.decode`` (ZTF candidate fields, Rubin fields, ``prv`` as a
-  list of structs) as Arrow-backed columns (``pd.ArrowDtype``: no Python object per alert; a
-  list column is read with pyarrow.compute, e.g. ``pa.array(alerts["prv"])``). Values are null
-  where a survey lacks a field.
+  list of structs): numbers as numpy columns (NaN where null), text, booleans and lists as
+  Arrow-backed columns (``pd.ArrowDtype``: no Python object per alert; a list column is read with
+  pyarrow.compute, e.g. ``pa.array(alerts["prv"])``). Values are null where a survey lacks a field.
   Beside it, ``COLUMNS = {"ztf": (...), "rubin": (...)}``: the columns ``keep`` reads on each
   survey's alerts (a survey left out is one it does not select from). The stream checks them at
   start-up against the columns each survey fills (``msb.stream.decode.survey_columns``) and names

@@ -10,12 +10,12 @@ import pyarrow as pa
 
 from msb import paths
 from msb.sources import Packet, iter_packets
-from msb.stream.decode import BatchDecoder, DecodeSettings, arrow_schema
+from msb.stream.decode import BatchDecoder, DecodeSettings, arrow_schema, filter_frame
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A filter's input: every flat column present (missing values null), Arrow-backed as in the stream."""
-    return pa.Table.from_pylist(rows, schema=arrow_schema()).to_pandas(types_mapper=pd.ArrowDtype)
+    """A filter's input: every flat column present (missing values null), typed as in the stream."""
+    return filter_frame(pa.Table.from_pylist(rows, schema=arrow_schema()))
 
 
 @lru_cache(maxsize=4)
@@ -28,4 +28,4 @@ def real_frame(which: str = "ztf") -> pd.DataFrame:
         values.append(p.data)
     table = BatchDecoder(DecodeSettings(schema_dir=str(paths.rubin_schemas()))).decode(values, {})
     assert table.column("error").null_count == len(values)
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
+    return filter_frame(table)
