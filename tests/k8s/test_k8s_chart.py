@@ -367,6 +367,9 @@ def test_notes_render() -> None:
 
 
 def test_shared_data_for_catalogs_and_replay() -> None:
+    """The dev cluster's values take the shared data from the claim k8s/shared-data.yaml makes (a
+    hostPath volume would be refused by the restricted namespace); sharedData.hostPath still works
+    for single-host runs."""
     values = load_yaml(Path(CHART).parent.parent / "k8s" / "values-dev.yaml")
     docs = render(values)
     init = pod_spec(one(docs, "Deployment", "msb-crossmatch"))["initContainers"][0]
@@ -375,7 +378,12 @@ def test_shared_data_for_catalogs_and_replay() -> None:
     replay = pod_spec(one(docs, "Deployment", "msb-replay"))
     args = replay["containers"][0]["args"]
     assert args[args.index("--data") + 1] == "/shared/data/ztf/alerts/ztf_public_20181129_v3.2"
-    assert replay["volumes"][0] == {"name": "shared", "hostPath": {"path": "/shared", "type": "Directory"}}
+    claim = [d for d in yaml.safe_load_all((Path(CHART).parent.parent / "k8s" / "shared-data.yaml").read_text())
+             if d["kind"] == "PersistentVolumeClaim"][0]["metadata"]["name"]
+    assert replay["volumes"][0] == {"name": "shared", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    on_node = pod_spec(one(render({"sharedData": {"hostPath": "/shared"}, "replay": {"data": {"source": "shared"}}}),
+                           "Job"))
+    assert on_node["volumes"][0] == {"name": "shared", "hostPath": {"path": "/shared", "type": "Directory"}}
     with pytest.raises(helm_python.HelmError, match="sharedData"):
         render({"replay": {"data": {"source": "shared"}}})
     assert "no sharedData is set" in notes() and "no sharedData is set" not in notes(values)
