@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the operators msb's chart relies on, at pinned versions (the same versions whose CRD
+# Creates msb's namespace under the restricted Pod Security Standard (k8s/namespace.yaml) and
+# installs the operators msb's chart relies on, at pinned versions (the same versions whose CRD
 # schemas the offline tests validate against, in ../shared/k8s-schemas):
-#   Strimzi 1.2.0            Kafka, KafkaNodePool, KafkaTopic, KafkaUser (kafka.strimzi.io/v1)
+#   Strimzi 1.2.0            Kafka, KafkaNodePool, KafkaTopic, KafkaUser (kafka.strimzi.io/v1), with the
+#                            restricted pod security provider (k8s/strimzi-values.yaml)
 #   kube-prometheus-stack    prometheus-operator v0.93 (ServiceMonitor, PodMonitor, PrometheusRule), Grafana
 #   Spark operator 2.5.2     SparkApplication (only with SPARK_OPERATOR=1, for stream.mode=sparkApplication)
 # Needs kubectl and helm (>= 3.8 for OCI charts) pointed at the target cluster.
@@ -18,11 +20,14 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required" >&2; 
 need kubectl
 need helm
 
-kubectl get namespace "$MSB_NAMESPACE" >/dev/null 2>&1 || kubectl create namespace "$MSB_NAMESPACE"
+echo "==> namespace $MSB_NAMESPACE (Pod Security Admission: restricted, enforced)"
+# Created or updated declaratively, so an existing namespace gets the labels too.
+sed "s/^  name: msb$/  name: $MSB_NAMESPACE/" "$HERE/namespace.yaml" | kubectl apply -f -
 
-echo "==> Strimzi $STRIMZI_VERSION (namespace strimzi, watching $MSB_NAMESPACE)"
+echo "==> Strimzi $STRIMZI_VERSION (namespace strimzi, watching $MSB_NAMESPACE, restricted pod security provider)"
 helm upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator \
   --version "$STRIMZI_VERSION" --namespace strimzi --create-namespace \
+  --values "$HERE/strimzi-values.yaml" \
   --set "watchNamespaces={$MSB_NAMESPACE}" --wait --timeout 10m
 
 echo "==> kube-prometheus-stack $KPS_VERSION (namespace monitoring)"

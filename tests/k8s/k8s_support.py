@@ -62,6 +62,18 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def variants(*extra: Path) -> list[Any]:
+    """pytest params: the chart's defaults (None), every ci/*-values.yaml, then `extra` values files."""
+    import pytest
+
+    return [pytest.param(None, id="defaults")] + [pytest.param(p, id=p.stem) for p in (*CI_VALUES, *extra)]
+
+
+def values_of(path: Path | None) -> dict[str, Any]:
+    """The values of a variant (None: the chart's defaults)."""
+    return load_yaml(path) if path else {}
+
+
 @cache
 def _chart() -> Any:
     import helm_python

@@ -42,6 +42,9 @@ def test_skaffold_builds_three_images_and_deploys_the_chart() -> None:
     assert all(a["context"] == "." for a in artifacts.values())
     release = config["deploy"]["helm"]["releases"][0]
     assert (REPO / release["chartPath"] / "Chart.yaml").is_file()
+    # The namespace comes from k8s/namespace.yaml (restricted Pod Security), never from skaffold.
+    assert release["createNamespace"] is False and release["namespace"] == load_yaml(
+        REPO / "k8s" / "namespace.yaml")["metadata"]["name"]
     for values in release["valuesFiles"]:
         render(load_yaml(REPO / values))  # the dev values render with the chart
     for image in artifacts:

@@ -10,9 +10,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from k8s_support import CI_VALUES, KUBE_VERSION, crd_schemas, load_yaml, render, strip
+from k8s_support import KUBE_VERSION, crd_schemas, render, strip, values_of, variants
 
-VARIANTS = [pytest.param(None, id="defaults")] + [pytest.param(p, id=p.stem) for p in CI_VALUES]
+VARIANTS = variants()
 BUILTIN_GROUPS = {"v1", "apps/v1", "batch/v1", "policy/v1", "rbac.authorization.k8s.io/v1",
                   "networking.k8s.io/v1", "autoscaling/v2"}
 
@@ -32,7 +32,7 @@ def _validate_custom(doc: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", VARIANTS)
 def test_every_object_valid(path: Path | None) -> None:
-    docs = render(load_yaml(path) if path else {})
+    docs = render(values_of(path))
     customs = 0
     for doc in docs:
         obj = strip(doc)

@@ -180,11 +180,16 @@ asks for them, the security protocol and SASL credentials read from a Secret (ne
 {{- end }}
 {{- end }}
 
-{{/* Labels of the pods that talk to Kafka, for Strimzi's listener network policy peers. */}}
+{{/* The pods that talk to Kafka (msb's clients of this release), for the policies admitting them
+to the brokers (Strimzi's listener peers, the embedded broker's NetworkPolicy). */}}
 {{- define "msb.kafka.clientPodSelector" -}}
 matchLabels:
   app.kubernetes.io/instance: {{ .Release.Name }}
   app.kubernetes.io/part-of: msb
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values: ["replay", "stream", "stream-executor", "crossmatch"]
 {{- end }}
 
 {{/* ---------------------------------------------------------------- shared data ---- */}}
@@ -193,6 +198,9 @@ matchLabels:
 {{- if or .Values.sharedData.existingClaim .Values.sharedData.hostPath }}true{{ end }}
 {{- end }}
 
+{{/* sharedData.hostPath is for development clusters only: a hostPath volume is outside the
+restricted Pod Security Standard, so a namespace enforcing it (k8s/install-operators.sh) refuses
+the pod; sharedData.existingClaim is the way on a real cluster (k8s/shared-data.yaml for kind). */}}
 {{- define "msb.sharedData.volume" -}}
 {{- if .Values.sharedData.existingClaim }}
 - name: shared

@@ -141,7 +141,8 @@ volumes:
     {{- end }}
   {{- end }}
   - name: tmp
-    emptyDir: {}
+    emptyDir:
+      sizeLimit: {{ $r.tmpSizeLimit }}
   {{- with (include "msb.kafka.caVolume" .) }}{{ . | nindent 2 }}{{- end }}
 {{- with $r.nodeSelector }}
 nodeSelector:

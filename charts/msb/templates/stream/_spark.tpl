@@ -10,6 +10,16 @@ ConfigMap (submit mode) and the SparkApplication (sparkApplication mode).
 {{- $_ := set $conf "spark.kubernetes.container.image" (include "msb.image" (dict "root" . "image" $s.image)) }}
 {{- $_ := set $conf "spark.kubernetes.container.image.pullPolicy" .Values.image.pullPolicy }}
 {{- $_ := set $conf "spark.kubernetes.authenticate.driver.serviceAccountName" $name }}
+{{- $_ := set $conf "spark.kubernetes.authenticate.executor.serviceAccountName" (printf "%s-executor" $name) }}
+{{- /* Least privilege: these keep the driver's API calls within the Role of stream/rbac.yaml (no
+ConfigMap for the executors, no PVCs owned by the driver, no Service deleted by it, pods deleted
+rather than patched, the direct allocator); values.schema.json rejects them in stream.sparkConf. */}}
+{{- $_ := set $conf "spark.kubernetes.allocation.pods.allocator" "direct" }}
+{{- $_ := set $conf "spark.kubernetes.executor.disableConfigMap" "true" }}
+{{- $_ := set $conf "spark.kubernetes.driver.ownPersistentVolumeClaim" "false" }}
+{{- $_ := set $conf "spark.kubernetes.driver.reusePersistentVolumeClaim" "false" }}
+{{- $_ := set $conf "spark.kubernetes.driver.service.deleteOnTermination" "false" }}
+{{- $_ := set $conf "spark.kubernetes.executor.deleteOnTermination" "true" }}
 {{- $_ := set $conf "spark.kubernetes.executor.podNamePrefix" (printf "%s-exec" $name | trunc 40 | trimSuffix "-") }}
 {{- $_ := set $conf "spark.executor.instances" (toString $s.executors) }}
 {{- $_ := set $conf "spark.executor.cores" (toString $s.executor.cores) }}
@@ -19,6 +29,8 @@ ConfigMap (submit mode) and the SparkApplication (sparkApplication mode).
 {{- $_ := set $conf "spark.driver.memory" $s.driver.memory }}
 {{- $_ := set $conf "spark.ui.enabled" "true" }}
 {{- $_ := set $conf "spark.ui.port" (toString $s.uiPort) }}
+{{- /* The UI is reachable from Prometheus' namespace (its metrics): no killing jobs from there. */}}
+{{- $_ := set $conf "spark.ui.killEnabled" "false" }}
 {{- /* Spark's own metrics in Prometheus format on the UI port (driver and executors). */}}
 {{- $_ := set $conf "spark.ui.prometheus.enabled" "true" }}
 {{- $_ := set $conf "spark.sql.streaming.metricsEnabled" "true" }}
@@ -120,10 +132,14 @@ Spark reads itself at start-up (SPARK_CONF_DIR). The one place the executor coun
 {{- $_ := set $conf "spark.driver.blockManager.port" "7079" }}
 {{- $_ := set $conf "spark.kubernetes.executor.podTemplateFile" "/etc/msb/spark/executor-pod-template.yaml" }}
 {{- $_ := set $conf "spark.kubernetes.executor.podTemplateContainerName" "spark-kubernetes-executor" }}
-{{- $_ := set $conf "spark.kubernetes.executor.deleteOnTermination" "true" }}
 {{- range $k := keys $conf | sortAlpha }}
 {{ $k }} {{ get $conf $k }}
 {{- end }}
+{{- end }}
+
+{{/* "true" when the driver calls the Kubernetes API (executor pods), "" when they are its threads. */}}
+{{- define "msb.stream.usesKubernetesApi" -}}
+{{- if or (eq .Values.stream.mode "sparkApplication") (ne .Values.stream.master "local") }}true{{ end }}
 {{- end }}
 
 {{/* The stream driver's Spark master: executor pods on Kubernetes, or threads in the driver pod. */}}
@@ -133,7 +149,7 @@ Spark reads itself at start-up (SPARK_CONF_DIR). The one place the executor coun
 
 {{/* Spark keys covered by MSB_SPARK_* (submit mode) or by SparkApplication spec fields. */}}
 {{- define "msb.stream.isSpecKey" -}}
-{{- if or (hasPrefix "spark.dynamicAllocation." .) (eq . "spark.kubernetes.container.image") (has . (list "spark.executor.instances" "spark.executor.cores" "spark.executor.memory" "spark.executor.memoryOverhead" "spark.driver.cores" "spark.driver.memory" "spark.kubernetes.namespace" "spark.kubernetes.authenticate.driver.serviceAccountName")) }}true{{ end }}
+{{- if or (hasPrefix "spark.dynamicAllocation." .) (eq . "spark.kubernetes.container.image") (has . (list "spark.executor.instances" "spark.executor.cores" "spark.executor.memory" "spark.executor.memoryOverhead" "spark.driver.cores" "spark.driver.memory" "spark.kubernetes.namespace" "spark.kubernetes.authenticate.driver.serviceAccountName" "spark.kubernetes.authenticate.executor.serviceAccountName")) }}true{{ end }}
 {{- end }}
 
 {{/* Environment of the driver and the executors: Kafka, S3 credentials, the outputs. */}}
