@@ -68,7 +68,7 @@ def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | Non
         def write() -> None:
             w = TaskWriter(option)
             w.add(batch)
-            list(w.finish(batch.column("night").to_pylist()))
+            list(w.finish())
 
         _, out = _cpu(write)
     per = [fetch, gather, decode, decode_all - decode, finish - encode, encode, out]

@@ -167,22 +167,22 @@ class StreamJob:
             self.summary.skipped_batches += 1
             return
         t0 = time.monotonic()
-        rows = df.collect()  # outcome rows (outputs.OUTCOME_DDL), after every Kafka output is acknowledged
-        self.archive.place(sorted({r["archive_file"] for r in rows if r["archive_file"]}), batch_id)
+        tasks = df.collect()  # one outcome row per task (outputs.OUTCOME_DDL), once its outputs are acknowledged
+        self.archive.place(sorted(f for t in tasks for f in t["archive_files"]), batch_id)
         self.archive.commit(batch_id)
-        passed = [r for r in rows if r["quality_pass"]]
-        dead = sum(r["error"] is not None for r in rows)
-        fallbacks = sum(bool(r["fallback"]) for r in rows)
-        filters = {n: sum(n in r["filters"] for r in passed) for n in self.settings.filters}
-        self.summary.add_batch(len(rows), dead, len(passed), filters, time.monotonic() - t0, fallbacks)
-        self._observe(len(rows), dead, len(passed), filters, [r["latency_s"] for r in passed if r["latency_s"]],
-                      fallbacks)
+        messages, dead, passed, fallbacks = (sum(t[k] for t in tasks) for k in ("messages", "dead", "passed",
+                                                                                 "fallbacks"))
+        filters = {n: sum((t["filters"] or {}).get(n, 0) for t in tasks) for n in self.settings.filters}
+        latencies = [x for t in tasks for x in t["latencies_s"]]
+        self.summary.add_batch(messages, dead, passed, filters, time.monotonic() - t0, fallbacks)
+        self._observe(batch_id, messages, dead, passed, filters, latencies, fallbacks)
 
-    def _observe(self, messages: int, dead: int, passed: int, filters: dict[str, int], lat: list[float],
-                 fallbacks: int) -> None:
+    def _observe(self, batch_id: int, messages: int, dead: int, passed: int, filters: dict[str, int],
+                 lat: list[float], fallbacks: int) -> None:
         self.latencies += lat
         m = self.metrics
         if m is not None:
+            m.batch_messages[batch_id] = messages
             m.batches.inc()
             m.processed_rows.inc(messages - dead)
             m.quality_passed.inc(passed)

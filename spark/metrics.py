@@ -37,6 +37,9 @@ class StreamMetrics:
                                    LATENCY_BUCKETS)
         self.executors = m.gauge("executors", "Spark executors alive (1 in local mode)")
         self.active = m.gauge("query_active", "1 while the streaming query runs (readiness)")
+        # Kafka messages per batch id, counted by the job: Spark's numInputRows counts the source's
+        # rows, which are one outcome row per task with the fused source.
+        self.batch_messages: dict[int, int] = {}
 
 
 def partition_lag(end_offset: str | None, latest_offset: str | None) -> dict[tuple[str, str], int]:
@@ -65,9 +68,11 @@ class MetricsListener(StreamingQueryListener):
         if p.name != self.query_name:
             return
         m = self.metrics
-        m.input_rows.inc(p.numInputRows)
-        m.input_rate.set(p.inputRowsPerSecond or 0.0)
-        m.processed_rate.set(p.processedRowsPerSecond or 0.0)
+        messages = m.batch_messages.pop(p.batchId, 0)
+        scale = messages / p.numInputRows if p.numInputRows else 0.0  # Spark's rates, in messages
+        m.input_rows.inc(messages)
+        m.input_rate.set((p.inputRowsPerSecond or 0.0) * scale)
+        m.processed_rate.set((p.processedRowsPerSecond or 0.0) * scale)
         m.batch_duration.observe(p.batchDuration / 1000)
         for src in p.sources:
             for (topic, part), lag in partition_lag(src.endOffset, src.latestOffset).items():

@@ -3,8 +3,8 @@
 Each micro-batch is then one Spark action: the tasks read, decode, produce the ``processed``,
 ``filter-<name>`` and dead-letter messages (flushed and acknowledged before the task ends) and
 write their passed alerts as Parquet into the archive's staging folder. What they hand back to
-the driver is one small *outcome* row per message (OUTCOME_DDL): where it went, the staged file
-holding it and its end-to-end latency. The driver moves the staged files into the archive under
+the driver is one small *outcome* row per task (OUTCOME_DDL): how many messages became what, the
+end-to-end latencies and the staged files. The driver moves the staged files into the archive under
 the batch id (archive.py) and counts. Without this the batch was decoded in one job, cached, and
 written by two more (Kafka sink, Parquet writer), each with its own fixed cost.
 """
@@ -16,6 +16,7 @@ import json
 import pickle
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +30,14 @@ from confluent_kafka import KafkaException, Producer
 from msb.kafka import SEND_TIME_HEADER, produce
 from msb.stream.decode import decode_batches
 
-# One row per input message: the batch's counts, latencies and staged files come from these.
-OUTCOME_DDL = ("topic string, partition int, offset bigint, candid bigint, quality_pass boolean, error string, "
-               "filters array<string>, latency_s double, archive_file string, fallback boolean")
+# One row per task: what its messages became, for the batch's counts, latencies and archive files.
+# (Per task, not per message: the driver collects a few rows whatever the batch size.)
+OUTCOME_DDL = ("messages int, decoded int, dead int, passed int, fallbacks int, filters map<string,int>, "
+               "latencies_s array<double>, archive_files array<string>")
 OUTCOME_SCHEMA = pa.schema([
-    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("candid", pa.int64()),
-    ("quality_pass", pa.bool_()), ("error", pa.string()), ("filters", pa.list_(pa.string())),
-    ("latency_s", pa.float64()), ("archive_file", pa.string()), ("fallback", pa.bool_()),
+    ("messages", pa.int32()), ("decoded", pa.int32()), ("dead", pa.int32()), ("passed", pa.int32()),
+    ("fallbacks", pa.int32()), ("filters", pa.map_(pa.string(), pa.int32())),
+    ("latencies_s", pa.list_(pa.float64())), ("archive_files", pa.list_(pa.string())),
 ])
 # Columns of the decoded batch that stay out of the archive (night is its partition folder).
 NOT_ARCHIVED = ("quality_pass", "error", "raw", "processed", "night", "fallback")
@@ -88,7 +90,9 @@ class TaskWriter:
         self.producer = _producer(option, self.settings)
         self.errors: list[str] = []
         self.archived: list[pa.RecordBatch] = []
-        self.outcomes: list[dict[str, Any]] = []
+        self.counts = {"messages": 0, "decoded": 0, "dead": 0, "passed": 0, "fallbacks": 0}
+        self.filters: Counter[str] = Counter()
+        self.sent: list[int] = []  # send times (ns) of the alerts that passed
 
     def _report(self, err: Any, _msg: Any) -> None:
         if err is not None:
@@ -99,27 +103,33 @@ class TaskWriter:
 
     def add(self, batch: pa.RecordBatch) -> None:
         s = self.settings
-        cols = batch.select(["topic", "partition", "offset", "candid", "objectId", "quality_pass", "error", "raw",
-                             "processed", "filters", "msb_sent_ns", "fallback"]).to_pydict()
+        cols = batch.select(["topic", "partition", "offset", "objectId", "quality_pass", "error", "raw", "processed",
+                             "filters", "msb_sent_ns"]).to_pydict()
         for i, error in enumerate(cols["error"]):
-            topic, part, off = cols["topic"][i], cols["partition"][i], cols["offset"][i]
-            filters = cols["filters"][i] or []
             if error is not None:
-                self._send(s.dead_letters, *dead_letter(topic, part, off, error, cols["raw"][i]), None)
+                letter = dead_letter(cols["topic"][i], cols["partition"][i], cols["offset"][i], error, cols["raw"][i])
+                self._send(s.dead_letters, *letter, None)
             elif cols["quality_pass"][i]:
                 key, value, sent = cols["objectId"][i].encode(), cols["processed"][i], cols["msb_sent_ns"][i]
                 headers = None if sent is None else [(SEND_TIME_HEADER, str(sent).encode())]
                 self._send(s.processed, key, value, headers)
-                for f in filters:
+                for f in cols["filters"][i]:
                     self._send(s.filter_prefix + f, key, value, headers)
-            self.outcomes.append({"topic": topic, "partition": part, "offset": off, "candid": cols["candid"][i],
-                                  "quality_pass": cols["quality_pass"][i], "error": error, "filters": filters,
-                                  "latency_s": cols["msb_sent_ns"][i] if cols["quality_pass"][i] else None,
-                                  "fallback": cols["fallback"][i]})
+                self.filters.update(cols["filters"][i])
+                if sent:
+                    self.sent.append(sent)
         self.producer.poll(0)
-        passed = batch.filter(pc.fill_null(batch.column("quality_pass"), False))
-        if passed.num_rows:
-            self.archived.append(passed)
+        dead = batch.column("error").is_valid()
+        passed = pc.fill_null(batch.column("quality_pass"), False)
+        c = self.counts
+        c["messages"] += batch.num_rows
+        c["dead"] += pc.sum(dead).as_py() or 0
+        c["decoded"] = c["messages"] - c["dead"]
+        c["passed"] += pc.sum(passed).as_py() or 0
+        c["fallbacks"] += pc.sum(pc.fill_null(batch.column("fallback"), False)).as_py() or 0
+        kept = batch.filter(passed)
+        if kept.num_rows:
+            self.archived.append(kept)
 
     def _stage(self) -> dict[str, str]:
         """The passed alerts as one Parquet file per night in staging; night -> file."""
@@ -137,30 +147,26 @@ class TaskWriter:
             files[night] = str(path)
         return files
 
-    def finish(self, nights: list[str | None]) -> Iterator[pa.RecordBatch]:
-        """Flushes (raising unless every message was acknowledged), stages the archive, yields outcomes."""
+    def finish(self) -> Iterator[pa.RecordBatch]:
+        """Flushes (raising unless every message was acknowledged), stages the archive, yields the
+        task's outcome row."""
         remaining = self.producer.flush(120)
         if remaining or self.errors:
             raise KafkaException(f"stream outputs: {remaining} undelivered, {len(self.errors)} failed: "
                                  f"{self.errors[:3]}")
         done_ns = time.time_ns()
         files = self._stage()
-        for row, night in zip(self.outcomes, nights, strict=True):
-            sent = row["latency_s"]
-            row["latency_s"] = (done_ns - sent) / 1e9 if sent else None
-            row["archive_file"] = files.get(night) if row["quality_pass"] else None
-        if self.outcomes:
-            yield pa.RecordBatch.from_pylist(self.outcomes, schema=OUTCOME_SCHEMA)
+        outcome = {**self.counts, "filters": dict(self.filters), "archive_files": sorted(files.values()),
+                   "latencies_s": [(done_ns - sent) / 1e9 for sent in self.sent]}
+        yield pa.RecordBatch.from_pylist([outcome], schema=OUTCOME_SCHEMA)
 
 
 def write_outputs(option: str, decoded: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Decoded batches of one task in, outcome rows out (after every output is written)."""
+    """Decoded batches of one task in, its outcome row out (after every output is written)."""
     writer = TaskWriter(option)
-    nights: list[str | None] = []
     for batch in decoded:
         writer.add(batch)
-        nights += batch.column("night").to_pylist()
-    yield from writer.finish(nights)
+    yield from writer.finish()
 
 
 def decode_and_write(decode_option: str, option: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
