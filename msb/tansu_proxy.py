@@ -33,7 +33,7 @@ from msb import kafka_wire as wire
 
 log = logging.getLogger("msb.broker")
 FETCH_MAX_BYTES = 64 << 20  # one record batch of alert packets fits
-READ_BUFFER = 256 << 10  # a connection's reader stops taking bytes from its socket past twice this
+READ_BUFFER = 256 << 10  # a reader stops taking bytes from its socket past twice this: ~2 MiB per connection in all
 PARSED_REQUEST_MAX = 1 << 20  # ListOffsets requests read whole to be parsed: far above any real one
 REQUEST_HEAD = 8  # api_key, api_version, correlation_id: what the front reads of a request it only relays
 RESPONSE_HEAD = 4  # correlation_id
