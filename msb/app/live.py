@@ -235,6 +235,8 @@ class LiveRun:
                 self.replay_seconds = time.monotonic() - self._replay_started
                 say(f"msb run: replay done in {self.replay_seconds:.1f} s")
                 continue
+            if name == "replay" and ended == "exit 2":  # bad input: a restart would read the same files
+                raise RuntimeError(f"the replay found nothing to send in its input:\n{stage.tail(4)}")
             if stage.starts > MAX_RESTARTS:
                 raise RuntimeError(f"{name} keeps stopping ({', '.join(stage.exits)}); see {stage.log}")
             stage.exits.append(ended)

@@ -64,8 +64,10 @@ def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
     ))
     result.replayed, result.skipped, result.failed = summary.alerts, summary.skipped, summary.failed
     result.lines += ["replay"] + [f"  {line}" for line in summary.lines()]
-    if summary.failed:
+    if summary.failed or not summary.alerts:
         result.ok = False
+    if not summary.alerts and not summary.failed:
+        result.lines.append(f"  nothing was delivered: no readable alert in {', '.join(map(str, args.data))}")
 
 
 def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
