@@ -29,7 +29,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from msb.broker_memory import DEFAULT_WARN_SHARE, MemoryWatch
 from msb.tansu_proxy import FrontLimits, FrontProxy
+
+MEMORY_CHECK_S = 10.0
 
 
 def tansu_binary() -> Path:
@@ -133,13 +136,29 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a fraction from 0 to 1, not {text}")
+    return value
+
+
+def memory_warn_option(p: argparse.ArgumentParser, flag: str) -> None:
+    """The memory warning's option, shared by ``msb broker`` and ``msb run``."""
+    p.add_argument(flag, type=_share, default=DEFAULT_WARN_SHARE, metavar="FRACTION",
+                   help="warn when the broker (tansu + front) holds more than this fraction of the memory it can "
+                   "reach (its own + what the machine or its container has available); tansu applies no "
+                   "retention, so a long run grows until then (0: never warn)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     limits = FrontLimits()
     p = sub.add_parser(
         "broker",
         help="run the embedded Kafka broker (tansu, memory only) in the foreground",
         description="Run the embedded tansu Kafka broker in the foreground, behind msb's protocol front that "
-        "corrects its partition end offsets. Data lives in memory and is gone when it stops. The front drops "
+        "corrects its partition end offsets. Data lives in memory and is gone when it stops; tansu applies no "
+        "retention, so it holds every record until its topic is deleted (--memory-warn). The front drops "
         "a client that sends a request over --max-request-bytes (or of a negative size), takes longer than "
         "--request-timeout to send one, stays idle for --idle-timeout, or connects past --max-connections.",
     )
@@ -157,6 +176,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"connections.max.idle.ms (default {limits.idle_timeout_s:g})")
     p.add_argument("--max-connections", type=_positive(int), default=limits.max_connections, metavar="N",
                    help=f"client connections open at once (default {limits.max_connections})")
+    memory_warn_option(p, "--memory-warn")
     p.set_defaults(func=_run)
 
 
@@ -174,7 +194,8 @@ def _run(args: argparse.Namespace) -> int:
         wait_for_port(internal, proc=tansu)
         print(f"msb broker: tansu listening on {args.host}:{args.port} (memory only; Ctrl-C stops it)",
               file=sys.stderr, flush=True)
-        return asyncio.run(_serve(FrontProxy("127.0.0.1", internal, limits), args.host, args.port, tansu))
+        memory = MemoryWatch(os.getpid(), args.memory_warn, tansu.pid)
+        return asyncio.run(_serve(FrontProxy("127.0.0.1", internal, limits), args.host, args.port, tansu, memory))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -186,13 +207,19 @@ def _run(args: argparse.Namespace) -> int:
                 tansu.kill()
 
 
-async def _serve(proxy: FrontProxy, host: str, port: int, tansu: subprocess.Popen[bytes]) -> int:
-    """Serves until SIGTERM/SIGINT (0) or until tansu exits on its own (1)."""
+async def _serve(proxy: FrontProxy, host: str, port: int, tansu: subprocess.Popen[bytes], memory: MemoryWatch) -> int:
+    """Serves until SIGTERM/SIGINT (0) or until tansu exits on its own (1), measuring memory meanwhile."""
     server = await proxy.serve(host, port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    next_check = time.monotonic()
     while not stop.is_set() and tansu.poll() is None:
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + MEMORY_CHECK_S
+            warning = memory.check()
+            if warning:
+                print(f"msb broker: {warning}", file=sys.stderr, flush=True)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
     server.close()
