@@ -132,6 +132,7 @@ class Link:
         self.pending: Pending = {}
         self.active = time.monotonic()  # last frame either way: what idleness is counted from
         self.awaited = 0  # requests relayed whose response has not come back (a JoinGroup may take minutes)
+        self.answering = False  # a response is being relayed to the client (which may have stopped reading)
         self.broke_limits = False
 
     def close(self) -> None:
@@ -216,11 +217,12 @@ class FrontProxy:
 
     async def _next_request(self, src: asyncio.StreamReader, link: Link) -> bytes | None:
         """The first byte of the next request; None once the connection was idle for the idle timeout:
-        no frame either way and no response awaited (closed quietly, as Kafka does: clients reconnect
-        when they need to). A producer with acks=0 awaits no response, so is never counted idle."""
+        no frame either way, and not waiting on tansu for an answer (closed quietly, as Kafka does:
+        clients reconnect when they need to). A client that stopped reading its answers is idle too.
+        A producer with acks=0 awaits no answer, so is never counted idle while it produces."""
         while True:
             left = link.active + self.limits.idle_timeout_s - time.monotonic()
-            if left <= 0 and link.awaited > 0:
+            if left <= 0 and link.awaited > 0 and not link.answering:
                 link.active = time.monotonic()
                 continue
             if left <= 0:
@@ -259,6 +261,7 @@ class FrontProxy:
                     log.warning("tansu sent a %d-byte response to %s: connection closed", size, link.peer)
                     return
                 head = await src.readexactly(RESPONSE_HEAD)
+                link.answering = True
                 asked = link.pending.pop(wire.correlation_id(head), None)
                 if asked is not None:  # only these few frames are read whole, to be patched
                     frame = bytearray(head + await src.readexactly(size - RESPONSE_HEAD))
@@ -270,6 +273,7 @@ class FrontProxy:
                     await relay(src, link.client, size - RESPONSE_HEAD)
                 link.active = time.monotonic()
                 link.awaited = max(link.awaited - 1, 0)
+                link.answering = False
 
     async def _fix_ends(self, frame: bytearray, version: int, latest: set[tuple[str, int]]) -> None:
         try:

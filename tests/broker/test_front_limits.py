@@ -135,6 +135,33 @@ def test_awaited_response_is_not_idleness(guarded: EmbeddedBroker) -> None:
     assert waited > IDLE_TIMEOUT_S  # the connection outlived its idle timeout while awaiting the answer
 
 
+def test_client_that_stops_reading_is_idle(guarded: EmbeddedBroker) -> None:
+    """A client that asks for ~50 MiB (8 fetches at once) and never reads the answers holds the front's
+    buffers only until the idle timeout: then its connection is dropped, the answers unsent."""
+    topic = f"unread-{uuid.uuid4().hex[:8]}"
+    ensure_topic(wait_for_kafka(guarded.bootstrap), topic, 1)
+    producer = Producer(producer_config(guarded.bootstrap))
+    for i in range(12):
+        produce(producer, topic, bytes([i]) * (2 * MIB))
+    assert producer.flush(60) == 0
+    with socket.create_connection(("127.0.0.1", guarded.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        sock.sendall(b"".join(wire.fetch_request(n, topic, 0, 0, 64 * MIB) for n in range(8)))
+        time.sleep(IDLE_TIMEOUT_S + 5)  # not reading
+        sock.settimeout(30)
+        received, ended = 0, "still open after 30 s"
+        try:
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+            ended = "closed"
+        except ConnectionResetError:
+            ended = "reset"
+        except TimeoutError:
+            pass
+    assert ended in ("closed", "reset"), f"{ended}, {received} bytes of answers read"
+    assert received < 24 * MIB  # far from the 8 answers (tansu answers each with ~6 MiB: ~48 MiB in all)
+
+
 def test_good_clients_still_pass_large_requests_and_fetches(guarded: EmbeddedBroker) -> None:
     """After the hostile clients above: 5 MiB packets in produce requests of ~10 MiB (msb's producer
     settings), read back in fetches of up to 64 MiB. The front holds buffers, not frames."""
