@@ -151,13 +151,15 @@ def _string(text: str) -> bytes:
     return struct.pack(">h", len(raw)) + raw
 
 
-def fetch_request(correlation: int, topic: str, partition: int, offset: int, max_bytes: int) -> bytes:
-    """A size-prefixed Fetch v4 for one partition from ``offset`` (an existing one: answered at once).
+def fetch_request(correlation: int, topic: str, partition: int, offset: int, max_bytes: int,
+                  max_wait_ms: int = 100) -> bytes:
+    """A size-prefixed Fetch v4 for one partition from ``offset`` (an existing one: answered at once;
+    past the end: answered after ``max_wait_ms``).
 
     max_wait_ms is not 0 because tansu then answers with no data at all.
     """
     body = (struct.pack(">hhi", FETCH, FETCH_VERSION, correlation) + _string("msb-broker")
-            + struct.pack(">iiiib", -1, 100, 1, max_bytes, 0)  # replica, max_wait_ms, min_bytes, max_bytes, isolation
+            + struct.pack(">iiiib", -1, max_wait_ms, 1, max_bytes, 0)  # replica, wait, min_bytes, max_bytes, isolation
             + struct.pack(">i", 1) + _string(topic)
             + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes))
     return struct.pack(">i", len(body)) + body

@@ -13,6 +13,11 @@ fetches) comes through here. Frames are relayed as they are except ListOffsets r
 each partition asked for its end, the proxy fetches from the reported end - 1 (the last batch),
 reads the batch headers and patches in base + last offset delta + 1. The answer is cached per
 reported end, which only moves when a batch is appended, so an idle partition costs no fetch.
+
+Every other frame is relayed a buffer at a time (:func:`relay`, the one place bytes are copied), so a
+connection costs the front its buffers whatever its frames' sizes. Clients are held to
+:class:`FrontLimits`: a request's size is checked before its body is read, a started request must
+finish within a deadline, idle connections are closed and the number of connections is capped.
 """
 
 from __future__ import annotations
@@ -21,16 +26,55 @@ import asyncio
 import contextlib
 import logging
 import struct
+import time
+from dataclasses import dataclass
 
 from msb import kafka_wire as wire
 
 log = logging.getLogger("msb.broker")
 FETCH_MAX_BYTES = 64 << 20  # one record batch of alert packets fits
+READ_BUFFER = 256 << 10  # a reader stops taking bytes from its socket past twice this: ~2 MiB per connection in all
+PARSED_REQUEST_MAX = 1 << 20  # ListOffsets requests read whole to be parsed: far above any real one
+REQUEST_HEAD = 8  # api_key, api_version, correlation_id: what the front reads of a request it only relays
+RESPONSE_HEAD = 4  # correlation_id
+CLOSE_GRACE_S = 5.0
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
-    (size,) = struct.unpack(">i", await reader.readexactly(4))
-    return await reader.readexactly(size)
+@dataclass(frozen=True)
+class FrontLimits:
+    """What one client may hold of the front; the defaults are Kafka's broker defaults where it has one."""
+
+    max_request_bytes: int = 100 << 20  # Kafka's socket.request.max.bytes
+    request_timeout_s: float = 30.0  # from a request's first byte to its last
+    idle_timeout_s: float = 600.0  # Kafka's connections.max.idle.ms
+    max_connections: int = 1000
+
+
+class Refused(Exception):
+    """A client broke the front's limits; its connection is dropped (the message says why)."""
+
+
+async def read_size(reader: asyncio.StreamReader, first: bytes = b"") -> int:
+    """A frame's size prefix (``first``: its bytes already read)."""
+    (size,) = struct.unpack(">i", first + await reader.readexactly(4 - len(first)))
+    return int(size)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes:
+    """One whole frame from tansu (trusted: its size is not checked), for the few frames the front parses."""
+    return await reader.readexactly(await read_size(reader))
+
+
+async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, size: int) -> None:
+    """Copies the next ``size`` bytes of ``src`` to ``dst`` as they come: a frame of any size costs
+    the front at most its buffers, never the frame."""
+    while size:
+        chunk = await src.read(min(size, READ_BUFFER))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", size)
+        dst.write(chunk)
+        size -= len(chunk)
+        await dst.drain()
 
 
 def _send(writer: asyncio.StreamWriter, frame: bytes | bytearray) -> None:
@@ -69,7 +113,7 @@ class EndOffsets:
                 self._correlation += 1
                 writer.write(wire.fetch_request(self._correlation, topic, partition, offset, FETCH_MAX_BYTES))
                 await writer.drain()
-                return wire.fetched_end(await _read_frame(reader))
+                return wire.fetched_end(await read_frame(reader))
             except (OSError, asyncio.IncompleteReadError):
                 self._conn = None
                 if attempt:
@@ -77,60 +121,159 @@ class EndOffsets:
         return None
 
 
-class FrontProxy:
-    """Relays Kafka connections from ``listen`` to tansu at ``upstream``, fixing end offsets."""
+Pending = dict[int, tuple[int, set[tuple[str, int]]]]  # correlation -> ListOffsets version, partitions asked
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+
+class Link:
+    """One client's connection and its own connection to tansu."""
+
+    def __init__(self, peer: str, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
+        self.peer, self.client, self.upstream = peer, client, upstream
+        self.pending: Pending = {}
+        self.active = time.monotonic()  # last frame either way: what idleness is counted from
+        self.awaited = 0  # requests relayed whose response has not come back (a JoinGroup may take minutes)
+        self.answering = False  # a response is being relayed to the client (which may have stopped reading)
+        self.broke_limits = False
+
+    def close(self) -> None:
+        """Both sides: at once for a client that broke the limits, else after what is buffered went out,
+        or CLOSE_GRACE_S later at most (a client that stopped reading holds nothing for long)."""
+        for writer in (self.client, self.upstream):
+            if self.broke_limits:
+                writer.transport.abort()
+            else:
+                writer.close()
+                asyncio.get_running_loop().call_later(CLOSE_GRACE_S, writer.transport.abort)
+
+
+class FrontProxy:
+    """Relays Kafka connections from ``listen`` to tansu at ``upstream``, fixing end offsets, within ``limits``."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, limits: FrontLimits | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.limits = limits or FrontLimits()
         self.ends = EndOffsets(upstream_host, upstream_port)
+        self.connections = 0
+        self._said: dict[str, tuple[float, int]] = {}  # kind of complaint -> (when last logged, since unsaid)
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, host, port)
+        return await asyncio.start_server(self._connection, host, port, limit=READ_BUFFER)
+
+    def _complain(self, kind: str, text: str) -> None:
+        """A warning, at most one per kind every 10 s (a hostile client must not fill the log)."""
+        now = time.monotonic()
+        last, unsaid = self._said.get(kind, (0.0, 0))
+        if now - last < 10:
+            self._said[kind] = (last, unsaid + 1)
+            return
+        self._said[kind] = (now, 0)
+        log.warning("%s%s", text, f" ({unsaid} more like it since the last such line)" if unsaid else "")
 
     async def _connection(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            up_r, up_w = await asyncio.open_connection(*self.upstream)
-        except OSError as exc:
-            log.warning("tansu unreachable: %s", exc)
-            client_w.close()
+        peer = "{}:{}".format(*(client_w.get_extra_info("peername") or ("?", "?"))[:2])
+        if self.connections >= self.limits.max_connections:
+            self._complain("full", f"refused a connection from {peer}: {self.connections} open, the limit "
+                           f"(--max-connections {self.limits.max_connections})")
+            client_w.transport.abort()
             return
-        pending: dict[int, tuple[int, set[tuple[str, int]]]] = {}  # correlation -> ListOffsets version, asked
-        tasks = [asyncio.create_task(self._requests(client_r, up_w, pending)),
-                 asyncio.create_task(self._responses(up_r, client_w, pending))]
+        self.connections += 1
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            pass  # the broker is stopping: close quietly
+            try:
+                up_r, up_w = await asyncio.open_connection(*self.upstream, limit=READ_BUFFER)
+            except OSError as exc:
+                log.warning("tansu unreachable: %s", exc)
+                client_w.transport.abort()
+                return
+            link = Link(peer, client_w, up_w)
+            tasks = [asyncio.create_task(self._requests(client_r, link)),
+                     asyncio.create_task(self._responses(up_r, link))]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                pass  # the broker is stopping: close quietly
+            finally:
+                for task in tasks:
+                    task.cancel()
+                link.close()
         finally:
-            for task in tasks:
-                task.cancel()
-            for w in (client_w, up_w):
-                w.close()
+            self.connections -= 1
 
-    async def _requests(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                        pending: dict[int, tuple[int, set[tuple[str, int]]]]) -> None:
+    async def _requests(self, src: asyncio.StreamReader, link: Link) -> None:
+        try:
+            while (first := await self._next_request(src, link)) is not None:
+                async with asyncio.timeout(self.limits.request_timeout_s):
+                    await self._request(src, link, first)
+                link.active = time.monotonic()
+                link.awaited += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client left
+        except Refused as exc:
+            link.broke_limits = True
+            self._complain("refused", f"dropped the connection of {link.peer}: {exc}")
+        except TimeoutError:
+            link.broke_limits = True
+            self._complain("slow", f"dropped the connection of {link.peer}: a request still incomplete after "
+                           f"{self.limits.request_timeout_s:g} s (--request-timeout)")
+
+    async def _next_request(self, src: asyncio.StreamReader, link: Link) -> bytes | None:
+        """The first byte of the next request; None once the connection was idle for the idle timeout:
+        no frame either way, and not waiting on tansu for an answer (closed quietly, as Kafka does:
+        clients reconnect when they need to). A client that stopped reading its answers is idle too.
+        A producer with acks=0 awaits no answer, so is never counted idle while it produces."""
+        while True:
+            left = link.active + self.limits.idle_timeout_s - time.monotonic()
+            if left <= 0 and link.awaited > 0 and not link.answering:
+                link.active = time.monotonic()
+                continue
+            if left <= 0:
+                link.broke_limits = True  # nothing in flight: nothing to flush
+                log.debug("closing the idle connection of %s", link.peer)
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    return await src.readexactly(1)
+
+    async def _request(self, src: asyncio.StreamReader, link: Link, first: bytes) -> None:
+        """Relays one request to tansu, noting the ListOffsets whose answers need fixing."""
+        size = await read_size(src, first)
+        if not REQUEST_HEAD <= size <= self.limits.max_request_bytes:
+            raise Refused(f"a request announced as {size} bytes (accepted: {REQUEST_HEAD} to "
+                          f"{self.limits.max_request_bytes}, --max-request-bytes)")
+        head = await src.readexactly(REQUEST_HEAD)
+        api, version, corr = wire.request_header(head)
+        if api == wire.LIST_OFFSETS and version >= 1 and size <= PARSED_REQUEST_MAX:
+            frame = head + await src.readexactly(size - REQUEST_HEAD)
+            with contextlib.suppress(struct.error, IndexError, UnicodeDecodeError):  # tansu answers a bad one
+                latest = wire.parse_list_offsets_request(frame, version)
+                if latest:
+                    link.pending[corr] = (version, latest)
+            _send(link.upstream, frame)
+            await link.upstream.drain()
+        else:
+            link.upstream.write(struct.pack(">i", size) + head)
+            await relay(src, link.upstream, size - REQUEST_HEAD)
+
+    async def _responses(self, src: asyncio.StreamReader, link: Link) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
-                frame = await _read_frame(src)
-                api, version, corr = wire.request_header(frame)
-                if api == wire.LIST_OFFSETS and version >= 1:
-                    latest = wire.parse_list_offsets_request(frame, version)
-                    if latest:
-                        pending[corr] = (version, latest)
-                _send(dst, frame)
-                await dst.drain()
-
-    async def _responses(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                         pending: dict[int, tuple[int, set[tuple[str, int]]]]) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frame: bytes | bytearray = await _read_frame(src)
-                asked = pending.pop(wire.correlation_id(frame), None)
-                if asked is not None:  # only these few frames are copied, to be patched
-                    frame = bytearray(frame)
+                size = await read_size(src)
+                if size < RESPONSE_HEAD:
+                    log.warning("tansu sent a %d-byte response to %s: connection closed", size, link.peer)
+                    return
+                head = await src.readexactly(RESPONSE_HEAD)
+                link.answering = True
+                asked = link.pending.pop(wire.correlation_id(head), None)
+                if asked is not None:  # only these few frames are read whole, to be patched
+                    frame = bytearray(head + await src.readexactly(size - RESPONSE_HEAD))
                     await self._fix_ends(frame, *asked)
-                _send(dst, frame)
-                await dst.drain()
+                    _send(link.client, frame)
+                    await link.client.drain()
+                else:
+                    link.client.write(struct.pack(">i", size) + head)
+                    await relay(src, link.client, size - RESPONSE_HEAD)
+                link.active = time.monotonic()
+                link.awaited = max(link.awaited - 1, 0)
+                link.answering = False
 
     async def _fix_ends(self, frame: bytearray, version: int, latest: set[tuple[str, int]]) -> None:
         try:

@@ -43,6 +43,9 @@ def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp
     assert f"visits 3, {night_mb:.1f} MB\n" in res.stdout, res.stdout[-3000:]
     archive = pq.read_table(out / "archive").to_pandas()
     assert set(archive["candid"]) == expected
+    # The embedded broker's memory (tansu applies no retention): on the dashboard and in the summary.
+    assert "broker memory (embedded, at its peak): " in res.stdout and "(tansu " in res.stdout
+    assert "| broker memory " in res.stderr, res.stderr[-3000:]
 
 
 def test_msb_run_classifies_rubin_alerts(rubin_dir: Path, tmp_path: Path, catalogs: Path) -> None:

@@ -19,6 +19,14 @@ def _mix(mix: dict[str, float], top: int = 6) -> str:
     return text + (f", +{len(items) - top} more" if len(items) > top else "") if items else "-"
 
 
+def broker_memory_text(v: LiveView) -> str | None:
+    """The embedded broker's memory, flagged when over the warning share (None: another Kafka)."""
+    m = v.broker_memory
+    if m is None:
+        return None
+    return f"broker memory {m.describe()}" + (" - WARNING: tansu applies no retention" if m.over(v.memory_warn) else "")
+
+
 def plain_line(v: LiveView) -> str:
     parts = [f"[{v.elapsed:6.1f} s]"]
     for s in v.stages:
@@ -28,6 +36,9 @@ def plain_line(v: LiveView) -> str:
     if v.dead_letters:
         parts.append(f"dead letters {v.dead_letters:.0f}")
     parts.append(f"mix: {_mix(v.mix)}")
+    memory = broker_memory_text(v)
+    if memory:
+        parts.append(memory)
     return " | ".join(parts)
 
 
@@ -89,4 +100,8 @@ class Dashboard:
                       f"p99 {_secs(v.latency_p99)}"),
                  Text(f"dead letters: {v.dead_letters:.0f}"),
                  Text(f"classification mix: {_mix(v.mix)}")]
+        memory = broker_memory_text(v)
+        if memory:
+            over = v.broker_memory is not None and v.broker_memory.over(v.memory_warn)
+            lines.append(Text(memory, style="bold red" if over else ""))
         return Group(t, *lines)

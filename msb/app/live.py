@@ -34,6 +34,7 @@ from msb.app.livestats import Scraper, scrape, total
 from msb.app.promlocal import prometheus_stage
 from msb.app.stages import Stage, stop_all
 from msb.broker import free_port
+from msb.broker_memory import MemoryWatch
 
 GROUP = "msb-run"
 MAX_RESTARTS = 5
@@ -121,6 +122,7 @@ class LiveRun:
     replay_seconds: float | None = None
     broker_pid: int | None = None
     scraper: Scraper | None = None
+    memory: MemoryWatch | None = None  # the embedded broker's memory (None: another Kafka)
 
     @property
     def replay_summary_file(self) -> Path:
@@ -235,6 +237,8 @@ class LiveRun:
                 self.replay_seconds = time.monotonic() - self._replay_started
                 say(f"msb run: replay done in {self.replay_seconds:.1f} s")
                 continue
+            if name == "replay" and ended == "exit 2":  # bad input: a restart would read the same files
+                raise RuntimeError(f"the replay found nothing to send in its input:\n{stage.tail(4)}")
             if stage.starts > MAX_RESTARTS:
                 raise RuntimeError(f"{name} keeps stopping ({', '.join(stage.exits)}); see {stage.log}")
             stage.exits.append(ended)
@@ -272,6 +276,8 @@ def _interrupt(_sig: int, _frame: object) -> None:
 def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -> tuple[LiveRun, str]:
     """Runs the stages until done, timeout, Ctrl-C or a lost broker; returns the run and how it ended."""
     run = LiveRun(args, bootstrap, broker_pid=broker_pid)
+    if broker_pid is not None:
+        run.memory = MemoryWatch(broker_pid, args.broker_memory_warn)
     run.build_stages()
     run.create_topics()
     order = [run.stages[n] for n in ("replay", "stream", "crossmatch")]  # stop producers first
@@ -303,8 +309,14 @@ def run_live(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -
                     progress = None
                 # Once the replay has exited its /metrics are gone: Kafka has its final count.
                 sent = progress.raw_end if progress is not None and run.replay_seconds is not None else None
-                dash.update(scraper.view(time.monotonic() - t0, run.states(), replayed=sent,
-                                         lags=progress.lags() if progress is not None else None))
+                view = scraper.view(time.monotonic() - t0, run.states(), replayed=sent,
+                                    lags=progress.lags() if progress is not None else None)
+                if run.memory is not None:
+                    warning = run.memory.check()
+                    if warning:
+                        dash.note(f"msb run: {warning}")
+                    view.broker_memory, view.memory_warn = run.memory.last, args.broker_memory_warn
+                dash.update(view)
                 if (progress is not None and run.replay_seconds is not None and not args.forever
                         and progress.caught_up()):
                     break

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from msb.broker_memory import BrokerMemory
+
 Samples = dict[str, list[tuple[dict[str, str], float]]]  # sample name -> [(labels, value)]
 
 
@@ -80,6 +82,8 @@ class LiveView:
     latency_p99: float | None = None
     mix: dict[str, float] = field(default_factory=dict)
     dead_letters: float = 0.0
+    broker_memory: BrokerMemory | None = None  # the embedded broker's (None: another Kafka)
+    memory_warn: float = 0.0  # the share of reachable memory above which the dashboard warns
 
 
 # stage -> (metrics summed as alerts in, metric counted out, lag gauge) for the stages msb run watches.

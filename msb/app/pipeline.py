@@ -21,7 +21,7 @@ from pathlib import Path
 
 from msb import kafka, paths
 from msb.app.live import Topics
-from msb.broker import EmbeddedBroker
+from msb.broker import EmbeddedBroker, memory_warn_option
 from msb.cliutil import HelpFormatter
 
 log = logging.getLogger("msb.run")
@@ -41,13 +41,13 @@ class RunResult:
 
 
 @contextlib.contextmanager
-def kafka_for_run(bootstrap: str | None, out: Path) -> Iterator[tuple[str, int | None]]:
+def kafka_for_run(bootstrap: str | None, out: Path, memory_warn: float) -> Iterator[tuple[str, int | None]]:
     """(bootstrap, broker pid): the given Kafka, or an embedded broker (``msb broker``) for the run."""
     if bootstrap:
         yield bootstrap, None
         return
     out.mkdir(parents=True, exist_ok=True)
-    with EmbeddedBroker(log=out / "broker.log") as broker:
+    with EmbeddedBroker(log=out / "broker.log", options=["--memory-warn", str(memory_warn)]) as broker:
         yield broker.bootstrap, broker.pid
 
 
@@ -64,8 +64,10 @@ def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
     ))
     result.replayed, result.skipped, result.failed = summary.alerts, summary.skipped, summary.failed
     result.lines += ["replay"] + [f"  {line}" for line in summary.lines()]
-    if summary.failed:
+    if summary.failed or not summary.alerts:
         result.ok = False
+    if not summary.alerts and not summary.failed:
+        result.lines.append(f"  nothing was delivered: no readable alert in {', '.join(map(str, args.data))}")
 
 
 def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
@@ -146,7 +148,7 @@ def run_pipeline(args: argparse.Namespace) -> RunResult:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.bootstrap:
         _fresh_outputs(args.out)
-    with kafka_for_run(args.bootstrap, args.out) as (bootstrap, _pid):
+    with kafka_for_run(args.bootstrap, args.out, args.broker_memory_warn) as (bootstrap, _pid):
         where = args.bootstrap or f"embedded tansu broker at {bootstrap}"
         print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
         stages = (
@@ -217,6 +219,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "alerting rules, and print its URL (live only)")
     p.add_argument("--dashboard-every", type=float, default=5.0, metavar="SECONDS",
                    help="interval of the plain dashboard lines")
+    memory_warn_option(p, "--broker-memory-warn")
     p.set_defaults(func=_run)
 
 
@@ -251,7 +254,7 @@ def _run_live(args: argparse.Namespace) -> int:
         _fresh_outputs(args.out)
     result = RunResult()
     t0 = time.monotonic()
-    with kafka_for_run(args.bootstrap, args.out) as (bootstrap, broker_pid):
+    with kafka_for_run(args.bootstrap, args.out, args.broker_memory_warn) as (bootstrap, broker_pid):
         where = args.bootstrap or f"embedded broker (msb broker, pid {broker_pid}) at {bootstrap}"
         print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
         _catalogs(args, result)

@@ -182,6 +182,11 @@ def print_summary(run: Any, outcome: str, setup_lines: list[str], elapsed: float
         print(line)
     for event in run.events:
         print(f"event: {event}")
+    peak = run.memory.peak if run.memory is not None else None
+    if peak is not None:
+        over = peak.over(run.memory.warn_share)
+        print(f"broker memory (embedded, at its peak): {peak.describe()}"
+              + (" - over --broker-memory-warn: tansu applies no retention" if over else ""))
     print(f"elapsed {elapsed:.1f} s; logs in {run.args.out / 'logs'}")
     missing = o.missing
     complete = not missing and (raw is None or dead is None or o.archive_rows + dead <= raw)

@@ -20,7 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Send archived alert packets (.avro files, folders, or nightly .tar.gz archives) into a "
         "Kafka topic, one visit (exposure) per burst, at a chosen pace. Packets go out byte-identical "
         "(Avro container format) or re-framed in the Confluent wire format. Bad files are named, "
-        "skipped and counted; the exit code is non-zero if any alert was not delivered.",
+        "skipped and counted; the exit code is non-zero if any alert was not delivered, or if none was "
+        "there to send.",
+        epilog="exit codes: 0 every alert read was delivered; 1 some alerts were not delivered (the broker did "
+        "not acknowledge them within --delivery-timeout); 2 bad input: a bad file with --strict, or no alert "
+        "to send at all (every file bad, or no alert files); 3 Kafka unreachable.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--data", nargs="+", type=Path, required=True, metavar="PATH",
@@ -36,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     loops = p.add_mutually_exclusive_group()
     loops.add_argument("--loop", type=int, default=1, metavar="N", help="replay the data N times")
     loops.add_argument("--forever", action="store_true", help="replay the data until interrupted")
-    p.add_argument("--limit", type=int, metavar="N", help="stop after N alerts")
+    p.add_argument("--limit", type=_positive, metavar="N", help="stop after N alerts")
     p.add_argument("--fresh-candids", action="store_true",
                    help="loops after the first send new alert ids (candid + loop * 10^16), so nothing "
                    "downstream deduplicates them")
@@ -57,6 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary-json", type=Path, metavar="FILE",
                    help="also write the end-of-run summary to FILE as JSON (msb run reads it)")
     p.set_defaults(func=_run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -100,4 +111,9 @@ def _run(args: argparse.Namespace) -> int:
     if summary.failed:
         print(f"msb replay: {summary.failed} alerts were NOT delivered", file=sys.stderr)
         return 1
+    if not summary.alerts and not summary.delivered_before:
+        why = (f"all {summary.skipped} files were bad (each named above)" if summary.skipped
+               else "no alert files found")
+        print(f"msb replay: nothing was delivered: {why} in {', '.join(map(str, args.data))}", file=sys.stderr)
+        return 2
     return 0

@@ -92,6 +92,7 @@ class ReplaySummary:
     skipped: int = 0
     failed: int = 0
     queued: int = 0
+    delivered_before: int = 0  # not sent again: an earlier run delivered them (--resume)
     loops: int = 0
     elapsed_s: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -266,6 +267,7 @@ class Replayer:
             replay_id = f"{loop}:{info.alert_id}"
             if replay_id in self._done:  # delivered before a restart; its visit is not paced again
                 self._done.discard(replay_id)
+                self.summary.delivered_before += 1
                 continue
             if info.visit != visit:
                 visit, jd = info.visit, info.jd

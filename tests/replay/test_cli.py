@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shutil
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import fastavro
+import pytest
 from PIL import Image
 
 from msb.broker import EmbeddedBroker, free_port
@@ -50,6 +52,44 @@ def test_bad_input_is_named_skipped_and_counted(broker, topic, ztf_night: Path, 
         assert reason in line, f"{name}: {line!r}"
     assert "alerts delivered   498" in res.stdout and "skipped files      5" in res.stdout
     assert len(read_all(broker.bootstrap, topic)) == 498  # every good alert still arrives
+
+
+def test_nothing_to_send_is_an_error(broker, topic, ztf_night: Path, tmp_path: Path) -> None:
+    """A folder of bad files only, or of no alert files, delivers nothing: exit 2 with the reason."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    cases = _bad_inputs(bad, ztf_night)
+    res = msb("replay", "--data", str(bad), "--bootstrap", broker.bootstrap, "--topic", topic,
+              "--metrics-port", "-1", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    assert f"msb replay: nothing was delivered: all {len(cases)} files were bad (each named above) in {bad}" \
+        in res.stderr
+    assert all(name in res.stderr for name in cases)  # each still named with its reason
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = msb("replay", "--data", str(empty), "--bootstrap", broker.bootstrap, "--topic", topic,
+              "--metrics-port", "-1", "--no-progress")
+    assert res.returncode == 2, res.stderr
+    assert f"msb replay: nothing was delivered: no alert files found in {empty}" in res.stderr
+
+
+def test_msb_run_does_not_restart_a_replay_with_nothing_to_send(broker, topic, tmp_path: Path) -> None:
+    """``msb run`` restarts a replay that died, but one that found nothing to send would only find nothing
+    again: the run stops, saying why."""
+    from msb.app.live import LiveRun
+    from msb.app.stages import Stage
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = LiveRun(argparse.Namespace(out=tmp_path), broker.bootstrap)
+    replay = run.stages["replay"] = Stage("replay", ["replay", "--data", str(empty), "--bootstrap", broker.bootstrap,
+                                                      "--topic", topic, "--metrics-port", "-1", "--no-progress"],
+                                          tmp_path / "replay.log")
+    replay.start()
+    assert replay.proc is not None and replay.proc.wait(120) == 2
+    with pytest.raises(RuntimeError, match="nothing to send") as failed:
+        run.supervise(lambda _text: None)
+    assert "no alert files found" in str(failed.value) and replay.starts == 1
 
 
 def test_strict_stops_at_first_bad_file(broker, topic, ztf_night: Path, tmp_path: Path) -> None:
