@@ -14,17 +14,20 @@ each partition asked for its end, the proxy fetches from the reported end - 1 (t
 reads the batch headers and patches in base + last offset delta + 1. The answer is cached per
 reported end, which only moves when a batch is appended, so an idle partition costs no fetch.
 
-Every other frame is relayed a buffer at a time (:func:`relay`, the one place bytes are copied), so a
-connection costs the front its buffers whatever its frames' sizes. Clients are held to
-:class:`FrontLimits`: a request's size is checked before its body is read, a started request must
-finish within a deadline, idle connections are closed and the number of connections is capped.
+Every other frame is relayed as it comes (:func:`relay`: large ones socket to socket in the kernel,
+small ones a buffer at a time), so a connection costs the front its buffers whatever its frames'
+sizes. Clients are held to :class:`FrontLimits`: a request's size is checked before its body is
+read, a started request must finish within a deadline, idle connections are closed and the number
+of connections is capped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import struct
 import time
 from dataclasses import dataclass
@@ -35,6 +38,10 @@ log = logging.getLogger("msb.broker")
 FETCH_MAX_BYTES = 64 << 20  # one record batch of alert packets fits
 READ_BUFFER = 256 << 10  # a reader stops taking bytes from its socket past twice this: ~2 MiB per connection in all
 PARSED_REQUEST_MAX = 1 << 20  # ListOffsets requests read whole to be parsed: far above any real one
+# Frames of at least this size are spliced (Linux): the bulk of the bytes, in fetches and produces.
+SPLICE_MIN = 64 << 10
+PIPE_SIZE = 1 << 20  # bytes moved per splice (the pipe's capacity, raised from 64 KiB where allowed)
+_SPLICE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
 REQUEST_HEAD = 8  # api_key, api_version, correlation_id: what the front reads of a request it only relays
 RESPONSE_HEAD = 4  # correlation_id
 CLOSE_GRACE_S = 5.0
@@ -65,16 +72,85 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(await read_size(reader))
 
 
-async def relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter, size: int) -> None:
-    """Copies the next ``size`` bytes of ``src`` to ``dst`` as they come: a frame of any size costs
-    the front at most its buffers, never the frame."""
-    while size:
-        chunk = await src.read(min(size, READ_BUFFER))
+async def relay(src: asyncio.StreamReader, src_transport: asyncio.BaseTransport, dst: asyncio.StreamWriter,
+                size: int) -> None:
+    """Sends the next ``size`` bytes of ``src`` to ``dst`` as they come: a frame of any size costs the
+    front at most its buffers, never the frame. Large frames (fetched alert packets, produced batches)
+    are moved socket to socket by the kernel (splice through a pipe), never through Python objects."""
+    if size >= SPLICE_MIN and _SPLICE:
+        # What the reader already holds goes first; the transport stops reading so that nothing more
+        # lands in its buffer (read() of buffered bytes does not yield, but may resume the transport).
+        src_transport.pause_reading()  # type: ignore[attr-defined]
+        while size and src._buffer:
+            chunk = await src.read(min(size, len(src._buffer)))
+            src_transport.pause_reading()  # type: ignore[attr-defined]
+            dst.write(chunk)
+            size -= len(chunk)
+        try:
+            if size:
+                await _splice(src_transport, dst, size)
+        finally:
+            if not src_transport.is_closing():
+                src_transport.resume_reading()  # type: ignore[attr-defined]
+        return
+    await _copy(src, dst, size)
+
+
+async def _copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter, size: int) -> int:
+    left = size
+    while left:
+        chunk = await src.read(min(left, READ_BUFFER))
         if not chunk:
-            raise asyncio.IncompleteReadError(b"", size)
+            raise asyncio.IncompleteReadError(b"", left)
         dst.write(chunk)
-        size -= len(chunk)
+        left -= len(chunk)
         await dst.drain()
+    return size
+
+
+async def _splice(src_transport: asyncio.BaseTransport, dst: asyncio.StreamWriter, size: int) -> None:
+    """``size`` bytes from the source socket (its transport paused) to ``dst``'s socket, in the kernel.
+    ``dst`` is flushed first (nothing it buffered may come after) and handed back as it was."""
+    loop = asyncio.get_running_loop()
+    # Duplicates of the sockets' descriptors: asyncio lets nobody but a transport watch its own.
+    src_fd = os.dup(src_transport.get_extra_info("socket").fileno())
+    dst_fd = os.dup(dst.transport.get_extra_info("socket").fileno())
+    limits = dst.transport.get_write_buffer_limits()
+    dst.transport.set_write_buffer_limits(0)
+    pipe_r, pipe_w = os.pipe()
+    try:
+        await dst.drain()  # with a zero limit: until everything written before went out
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        while size:
+            try:
+                held = os.splice(src_fd, pipe_w, min(size, PIPE_SIZE), flags=flags)
+            except BlockingIOError:
+                await _ready(loop, src_fd, write=False)
+                continue
+            if held == 0:
+                raise asyncio.IncompleteReadError(b"", size)
+            size -= held
+            while held:
+                try:
+                    held -= os.splice(pipe_r, dst_fd, held, flags=flags)
+                except BlockingIOError:
+                    await _ready(loop, dst_fd, write=True)
+    finally:
+        for fd in (pipe_r, pipe_w, src_fd, dst_fd):
+            os.close(fd)
+        dst.transport.set_write_buffer_limits(limits[1], limits[0])
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, write: bool) -> None:
+    """Until ``fd`` can be read (or written)."""
+    ready = loop.create_future()
+    (loop.add_writer if write else loop.add_reader)(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        (loop.remove_writer if write else loop.remove_reader)(fd)
 
 
 def _send(writer: asyncio.StreamWriter, frame: bytes | bytearray) -> None:
@@ -251,7 +327,7 @@ class FrontProxy:
             await link.upstream.drain()
         else:
             link.upstream.write(struct.pack(">i", size) + head)
-            await relay(src, link.upstream, size - REQUEST_HEAD)
+            await relay(src, link.client.transport, link.upstream, size - REQUEST_HEAD)
 
     async def _responses(self, src: asyncio.StreamReader, link: Link) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -270,7 +346,7 @@ class FrontProxy:
                     await link.client.drain()
                 else:
                     link.client.write(struct.pack(">i", size) + head)
-                    await relay(src, link.client, size - RESPONSE_HEAD)
+                    await relay(src, link.upstream.transport, link.client, size - RESPONSE_HEAD)
                 link.active = time.monotonic()
                 link.awaited = max(link.awaited - 1, 0)
                 link.answering = False
