@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 
 from msb import cli
 from msb.crossmatch import api
 from msb.crossmatch.cli import api_limits
+from msb.crossmatch.ingest import Columns
 from msb.crossmatch.limits import ApiLimits
 from msb.crossmatch.match import Crossmatcher
+from msb.crossmatch.store import Catalog, build
 
 # The product's bounds (issue 16), not tuned to this machine.
 ANSWER_S = 2.0
@@ -344,3 +347,22 @@ def test_work_counts_what_the_matcher_examines(xm: Crossmatcher) -> None:
     cats = ["vsx", "gaia", "mangrove"]  # vsx alone is over the limit: the other two are not counted
     full = int(xm.work(ra, dec, cats, 3600.0).sum())
     assert 100_000 < int(xm.work(ra, dec, cats, 3600.0, limit=100_000).sum()) == int(work.sum()) < full
+
+
+def test_work_of_a_lazy_catalog_is_its_share_of_the_partitions_it_would_load(tmp_path: Path) -> None:
+    """A catalog opened by partitions loads each touched one whole: the alerts touching it share its
+    rows, read from the manifest (no file is opened to count), an upper bound of the candidates."""
+    rng = np.random.default_rng(3)
+    n = 40_000
+    ra, dec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    src = tmp_path / "cat.parquet"
+    pd.DataFrame({"ra": ra, "dec": dec, "name": np.arange(n).astype(str)}).to_parquet(src)
+    build("lazy", [src], Columns("ra", "dec", id="name"), 60.0, tmp_path / "store", max_partition_rows=1_000)
+    cat = Catalog(tmp_path / "store" / "lazy", eager_rows=0)
+    qra, qdec = rng.uniform(40, 42, 50), rng.uniform(10, 12, 50)
+    work = cat.work(qra, qdec, 600.0)
+    assert cat.partitions_loaded == 0
+    touched = cat._touched(qra, qdec, 600.0)
+    rows = sum(cat.manifest.partitions[str(p)] for p in touched)
+    assert rows <= int(work.sum()) <= rows + len(qra)  # each alert's share rounded up
+    assert len(cat.match(qra, qdec, 600.0).alert) <= int(work.sum())
