@@ -66,6 +66,21 @@ class Crossmatcher:
         names = list(self.catalogs)
         return names + (["simbad"] if self.remote else [])
 
+    def work(self, ra: np.ndarray, dec: np.ndarray, catalogs: list[str] | None = None,
+             radius_arcsec: float | None = None, limit: int | None = None) -> np.ndarray:
+        """Per alert, the zone intervals and candidate rows `run` would examine over the catalogs
+        (Catalog.work). Counting stops at the first catalog that takes the total over `limit`:
+        the sum is then a lower bound, already over it."""
+        ra = np.asarray(ra, dtype=np.float64)
+        dec = np.asarray(dec, dtype=np.float64)
+        total = np.zeros(len(ra), dtype=np.int64)
+        for name in catalogs or list(self.catalogs):
+            left = None if limit is None else max(limit - int(total.sum()), 0)
+            total += self.catalogs[name].work(ra, dec, radius_arcsec, left)
+            if limit is not None and int(total.sum()) > limit:
+                break
+        return total
+
     def run(self, ra: np.ndarray, dec: np.ndarray, evidence: dict[str, np.ndarray] | None = None,
             catalogs: list[str] | None = None, radius_arcsec: float | None = None) -> BatchResult:
         t0 = time.perf_counter()

@@ -27,6 +27,9 @@ class CrossmatchMetrics:
                                    "From the msb_sent_ns header (replay send) to classified delivery", LATENCY_BUCKETS)
         self.remote_failures = m.counter("remote_failures", "Batches the remote CDS xMatch failed (labelled 'Fail')")
         self.bad_messages = m.counter("bad_messages", "Input messages that could not be decoded")
+        self.api_refused = m.counter("api_refused", "HTTP API requests refused, by reason (bad_request, "
+                                     "body_too_large, too_many_positions, too_much_work, response_too_large, busy, "
+                                     "timeout)", ["reason"])
 
     def catalogs_loaded(self, catalogs: dict) -> None:
         for name, cat in catalogs.items():

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from msb import kafka
 from msb.crossmatch.api import ApiServer, State, build_app
 from msb.crossmatch.cds import CdsXmatch
+from msb.crossmatch.limits import ApiLimits
 from msb.crossmatch.match import BatchResult, Crossmatcher
 from msb.crossmatch.metrics import CrossmatchMetrics
 from msb.crossmatch.records import (
@@ -54,6 +55,7 @@ class CrossmatchConfig:
     out_dir: Path | None = None  # Parquet copy of the output, one file per batch
     http_port: int | None = 8080  # None: no HTTP API; 0: any free port
     http_host: str = "0.0.0.0"
+    api_limits: ApiLimits = field(default_factory=ApiLimits)  # what one HTTP request may ask (msb crossmatch --max-*)
     batch_size: int = 5000
     poll_timeout: float = 0.5
     session_timeout_ms: int = 45_000
@@ -117,7 +119,8 @@ class CrossmatchService:
     def start_api(self) -> int | None:
         if self.cfg.http_port is None:
             return None
-        self.api = ApiServer(build_app(self.xm, self.metrics, self.state), self.cfg.http_host, self.cfg.http_port)
+        self.api = ApiServer(build_app(self.xm, self.metrics, self.state, self.cfg.api_limits), self.cfg.http_host,
+                             self.cfg.http_port)
         port = self.api.start()
         self.summary.http_port = port
         return port

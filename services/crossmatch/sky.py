@@ -18,6 +18,7 @@ import numpy as np
 ARCSEC = 1.0 / 3600.0
 _PAD_DEG = 1e-7  # widens RA intervals against rounding in the key; the exact check follows
 _ZONE_SPAN = 512.0  # key = zone * _ZONE_SPAN + ra: any gap > 360 keeps zones apart
+_COUNT_SLICE = 100_000  # zone intervals per slice when counting work (a few MB of temporaries)
 
 
 def angular_separation_deg(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
@@ -95,13 +96,40 @@ class ZoneIndex:
         pairs = Pairs(alert, row, sep[ok] * 3600.0)
         return _dedupe(pairs) if wrapped else pairs
 
+    def work(self, ra: np.ndarray, dec: np.ndarray, radius_deg: float, limit: int | None = None) -> np.ndarray:
+        """Per alert, what `search` would examine: its zone intervals plus the candidate rows inside
+        them (each candidate gets the exact distance check; time and memory grow with both).
+        Counted in slices of alerts, so memory stays small. When the zone intervals alone exceed
+        `limit`, they are returned as they are: a lower bound, already over it."""
+        ra = np.mod(np.asarray(ra, dtype=np.float64), 360.0)
+        dec = np.asarray(dec, dtype=np.float64)
+        r = np.broadcast_to(np.asarray(radius_deg, dtype=np.float64), (len(ra),))
+        z0, nz = self._zones(dec, r)
+        out = nz.copy()
+        if len(self.key) == 0 or (limit is not None and int(nz.sum()) > limit):
+            return out
+        cum = np.cumsum(nz)
+        start = 0
+        while start < len(ra):
+            end = max(int(np.searchsorted(cum, cum[start] - nz[start] + _COUNT_SLICE, side="right")), start + 1)
+            qi, lo_key, hi_key, _ = self._intervals(ra[start:end], dec[start:end], r[start:end])
+            cand = np.searchsorted(self.key, hi_key, side="right") - np.searchsorted(self.key, lo_key, side="left")
+            # intervals (a cone split at RA 0/360 has two per zone) + candidate rows
+            out[start:end] = (np.bincount(qi, minlength=end - start)
+                              + np.bincount(qi, weights=cand, minlength=end - start).astype(np.int64))
+            start = end
+        return out
+
+    def _zones(self, dec: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First zone and number of zones each cone overlaps."""
+        z0 = self._zone(dec - r).astype(np.int64)
+        return z0, self._zone(dec + r).astype(np.int64) - z0 + 1
+
     def _intervals(
         self, ra: np.ndarray, dec: np.ndarray, r: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """(alert, lo key, hi key) per zone interval that the cone of each alert overlaps."""
-        z0 = self._zone(dec - r).astype(np.int64)
-        z1 = self._zone(dec + r).astype(np.int64)
-        nz = z1 - z0 + 1
+        z0, nz = self._zones(dec, r)
         polar = np.abs(dec) + r >= 90.0 - 1e-9
         cosd = np.cos(np.radians(dec))
         with np.errstate(divide="ignore", invalid="ignore"):

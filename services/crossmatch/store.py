@@ -315,6 +315,20 @@ class Catalog:
         return Matches(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("alert", "sep_arcsec", "label", "id", "ra", "dec")))
 
+    def work(self, ra: np.ndarray, dec: np.ndarray, radius_arcsec: float | None = None,
+             limit: int | None = None) -> np.ndarray:
+        """Per alert, what `match` would examine (ZoneIndex.work; a lower bound once over `limit`).
+        A lazy catalog loads and indexes whole partitions, so there each alert carries its share of
+        the rows of the partitions its cone touches (the alerts touching a partition split its rows):
+        an upper bound of the candidates, known from the manifest without reading a file."""
+        search = self.search_radius_arcsec(radius_arcsec)
+        if self._all is not None:
+            return self._all.index.work(ra, dec, search * ARCSEC, limit)
+        share = np.zeros(len(ra))
+        for pix, alerts in self._touched(ra, dec, search).items():
+            share[alerts] += self.manifest.partitions[str(pix)] / len(alerts)
+        return np.ceil(share).astype(np.int64)
+
     def _match_slice(self, sl: Slice, alerts: np.ndarray, ra: np.ndarray, dec: np.ndarray,
                      search: float, per_row: bool) -> Matches:
         pairs = sl.index.search(ra, dec, search * ARCSEC)

@@ -69,9 +69,38 @@ def test_catalogs_health_ready_and_metrics(api: str) -> None:
     ({"positions": [{"ra": 1, "dec": 0}], "catalogs": ["vsx", "sdss"]}, 400, "unknown catalog(s) 'sdss'; known:"),
     ({"positions": [{"ra": 1, "dec": 0}], "radius": -1}, 400, "radius = -1 arcsec is outside"),
     ({"ra": [1, 2], "dec": [0]}, 400, "'ra' and 'dec' must be lists of the same length"),
+    # every number that cannot be a coordinate, a radius or evidence is a 400, never a 500
+    ('{"positions": [{"ra": 1' + "0" * 399 + ', "dec": 0}]}', 400, "positions[0].ra = 100000...(400 digits) is out"),
+    ('{"positions": [{"ra": 1, "dec": -1' + "0" * 399 + '}]}', 400, "positions[0].dec = -100000...(400 digits) is out"),
+    ('{"positions": [{"ra": 1, "dec": 0, "ndethist": 1' + "0" * 399 + '}]}', 400, "positions[0].ndethist = 100000..."),
+    ('{"positions": [{"ra": 1, "dec": 0}], "radius": 1' + "0" * 399 + "}", 400, "radius = 100000...(400 digits)"),
+    ('{"positions": [{"ra": 1' + "0" * 5000 + ', "dec": 0}]}', 400, "an integer of 5,001 digits is out of range"),
+    ('{"positions": [{"ra": NaN, "dec": 0}]}', 400, "NaN is not a JSON number"),
+    ('{"positions": [{"ra": 1, "dec": -Infinity}]}', 400, "-Infinity is not a JSON number"),
+    ('{"positions": [{"ra": 1e999, "dec": 0}]}', 400, "number 1e999 is out of range"),
+    ('{"positions": [{"ra": 1, "dec": 0, "id": [Infinity]}]}', 400, "Infinity is not a JSON number"),
+    ({"positions": [{"ra": 361, "dec": 0}]}, 400, "positions[0].ra = 361 is outside [-360, 360]"),
+    ({"positions": [{"ra": -360.5, "dec": 0}]}, 400, "positions[0].ra = -360.5 is outside [-360, 360]"),
+    ({"positions": [{"ra": 1, "dec": 90.000001}]}, 400, "positions[0].dec = 90 is outside [-90, 90]"),
+    ({"positions": [{"ra": False, "dec": 0}]}, 400, "positions[0].ra must be a number, got False"),
+    ({"positions": [{"ra": "1", "dec": 0}]}, 400, "positions[0].ra must be a number, got '1'"),
+    ({"positions": [{"ra": 1, "dec": 0, "ssdistnr": True}]}, 400, "positions[0].ssdistnr must be a number"),
+    ({"positions": [{"ra": 1, "dec": 0}], "radius": 0}, 400, "radius = 0 arcsec is outside (0, 3600]"),
+    ({"positions": [{"ra": 1, "dec": 0}], "radius": 3600.5}, 400, "radius = 3600.5 arcsec is outside (0, 3600]"),
+    ({"positions": [{"ra": 1, "dec": 0}], "radius": True}, 400, "radius must be a number, got True"),
+    ({"positions": [{"ra": 1, "dec": 0}], "radius": "5"}, 400, "radius must be a number, got '5'"),
+    ({"positions": [{"ra": 1, "dec": 0}], "all": 1}, 400, "'all' must be true or false"),
+    ("[" * 100_000 + "]" * 100_000, 400, "body is not valid JSON: maximum recursion depth exceeded"),
+    ("\xff\xfe{}", 400, "body is not valid JSON"),
 ])
 def test_bad_requests_get_a_clear_4xx(api: str, body, status: int, message: str) -> None:
-    kw = {"data": body} if isinstance(body, str) else {"json": body}
+    kw = {"data": body.encode("latin-1")} if isinstance(body, str) else {"json": body}
     r = requests.post(f"{api}/xmatch", timeout=10, **kw)
     assert r.status_code == status
     assert message in r.json()["error"]
+
+
+def test_compressed_bodies_are_refused(api: str) -> None:
+    """A gzip body could inflate far past the body limit after it was checked: only plain JSON."""
+    r = requests.post(f"{api}/xmatch", data=b"\x1f\x8b", headers={"Content-Encoding": "gzip"}, timeout=10)
+    assert r.status_code == 415 and "send the JSON uncompressed" in r.json()["error"]
