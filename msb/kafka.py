@@ -128,12 +128,15 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
 
 
 def produce(producer: Any, topic: str, value: bytes | None, key: bytes | None = None,
-            headers: list[tuple[str, bytes]] | None = None, on_delivery: Any = None) -> None:
+            headers: list[tuple[str, bytes]] | None = None, on_delivery: Any = None,
+            partition: int | None = None) -> None:
     """``producer.produce``, waiting for deliveries to drain while librdkafka's local queue is full
-    (BufferError) instead of failing: bursts of large packets fill it by design."""
+    (BufferError) instead of failing: bursts of large packets fill it by design. ``partition``: an
+    explicit one (else the producer's partitioner picks it from the key)."""
+    chosen = {} if partition is None else {"partition": partition}
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery, **chosen)
             return
         except BufferError:
             producer.poll(0.05)

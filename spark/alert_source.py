@@ -63,8 +63,9 @@ class AlertStreamReader(KafkaStreamReader):
 
         assert isinstance(partition, KafkaRange)
         dec = cached_decoder(self.options["decode"])
-        decoded = map(dec.messages, read_messages(self.options, partition, self.poll_timeout, DECODE_CHUNK))
-        if "outputs" in self.options:
-            yield from write_outputs(self.options["outputs"], decoded)
+        chunks = read_messages(self.options, partition, self.poll_timeout, DECODE_CHUNK)
+        if "outputs" in self.options:  # each decoded batch with its messages' values (outputs may republish them)
+            yield from write_outputs(self.options["outputs"],
+                                     ((dec.messages(msgs), [m.value() for m in msgs]) for msgs in chunks))
         else:
-            yield from decoded
+            yield from map(dec.messages, chunks)

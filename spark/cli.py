@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from msb import livestream
 from msb.cliutil import HelpFormatter
 from msb.kafka import default_bootstrap
 from msb.stream import k8s
@@ -15,8 +16,12 @@ from msb.stream import k8s
 DESCRIPTION = """\
 Read alerts from Kafka with Spark Structured Streaming, decode them (ZTF 3.x/4.x, Rubin 10.x/11.x;
 Avro container or Confluent wire format), apply a quality cut and the user filters, and write:
-the 'processed' topic (one-record Avro containers, schema msb/schemas/processed.avsc), one topic per
-filter, a Parquet archive partitioned by night, and a dead-letter topic for undecodable messages.
+the 'processed' topic (one-record Avro containers, schema msb/schemas/processed.avsc), the filters'
+topics, a Parquet archive partitioned by night, and a dead-letter topic for undecodable messages.
+A filter's alerts go by default to fink_<filter>_ztf / fink_<filter>_lsst in Fink's Livestream
+convention, which Fink's client (finkctl, AlertConsumer) reads: the alert's own Avro datum with
+msb's fields (msb/schemas/livestream.avsc) appended, keyed by its schema as JSON, on the partition
+Kafka's default partitioner gives its objectId (one object's alerts stay in order).
 Restart with the same --checkpoint to resume where it stopped: nothing is lost; Kafka outputs are
 at-least-once (deduplicate on candid), the archive exactly-once."""
 
@@ -70,6 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--processed-topic", metavar="TOPIC", help="topic for processed alerts (default <prefix>processed)")
     g.add_argument("--dead-letter-topic", metavar="TOPIC",
                    help="topic for undecodable messages (default <prefix>dead-letters)")
+    g.add_argument("--distribution", choices=livestream.DISTRIBUTIONS, default="fink",
+                   help="the filter topics: fink (Fink's Livestream convention, on <prefix> + --fink-topics: the "
+                        "alert itself, cutouts included, plus msb's fields, keyed by its schema) or container "
+                        "(<prefix>filter-<name>: the processed record as a one-record container, key objectId)")
+    g.add_argument("--fink-topics", default=livestream.DEFAULT_TOPIC_FORMAT, metavar="FORMAT",
+                   help="name of a filter's topic with --distribution fink: {filter} and {survey} (ztf or lsst) "
+                        "are replaced")
 
     g = p.add_argument_group("running")
     g.add_argument("--available-now", action="store_true",
@@ -108,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         filters=[f for f in args.filters.split(",") if f] if args.filters else None,
         filters_dirs=args.filters_dir or [], keep_cutouts=args.keep_cutouts, schemas=args.schemas,
         schema_registry=args.schema_registry, topic_prefix=args.topic_prefix or "",
-        processed_topic=args.processed_topic,
+        distribution=args.distribution, fink_topics=args.fink_topics, processed_topic=args.processed_topic,
         dead_letter_topic=args.dead_letter_topic, starting_offsets=args.starting_offsets,
         max_offsets_per_trigger=args.max_offsets_per_trigger, trigger_seconds=args.trigger_seconds,
         metrics_port=args.metrics_port, kafka_format=args.kafka_format, spark_conf=conf,

@@ -6,7 +6,10 @@ foreachBatch collects to place the archive files and count:
 
 * ``processed``: alerts that passed the quality cut, one-record Avro containers
   (msb/schemas/processed.avsc), key objectId, the replay's ``msb_sent_ns`` header carried through;
-* ``<prefix>filter-<name>``: the same records, per user filter they passed;
+* per user filter, the alerts that passed it: with ``distribution="fink"`` (the default) Fink's
+  Livestream convention on ``<prefix>fink_<filter>_<survey>`` (the alert's own datum + msb's fields,
+  keyed by its schema, partitioned by objectId: msb/livestream.py), with ``"container"`` the
+  processed records on ``<prefix>filter-<name>``;
 * the dead-letter topic: JSON {topic, partition, offset, reason, value_base64};
 * the Parquet archive, partitioned by night, exactly once per batch (archive.py).
 
@@ -27,6 +30,7 @@ from typing import Any
 
 import pyspark
 
+from msb import livestream
 from msb.kafka import client_config, ensure_topic, java_client_config, producer_config, wait_for_kafka
 from msb.metrics import serve
 from msb.stream import filters as filters_mod
@@ -58,6 +62,8 @@ class StreamConfig:
     schemas: str | None = None
     schema_registry: str | None = None
     topic_prefix: str = ""
+    distribution: str = "fink"  # of the filter topics: fink (Livestream convention) or container
+    fink_topics: str = livestream.DEFAULT_TOPIC_FORMAT  # fink distribution: topic of a filter and survey
     processed_topic: str | None = None  # default <prefix>processed
     dead_letter_topic: str | None = None  # default <prefix>dead-letters
     starting_offsets: str = "earliest"
@@ -78,7 +84,21 @@ class StreamConfig:
         return self.dead_letter_topic or f"{self.topic_prefix}dead-letters"
 
     def filter_topic(self, name: str) -> str:
+        """A filter's topic in the container distribution."""
         return f"{self.topic_prefix}filter-{name}"
+
+    def filter_topics(self, name: str) -> list[str]:
+        """Every topic a filter's alerts may go to (the fink distribution has one per survey)."""
+        if self.distribution == "fink":
+            return livestream.topic_set([name], self.fink_topics, self.topic_prefix)[name]
+        return [self.filter_topic(name)]
+
+    def check(self) -> None:
+        """Raises ValueError naming a bad distribution or topic format."""
+        if self.distribution not in livestream.DISTRIBUTIONS:
+            raise ValueError(f"distribution {self.distribution!r}: choose {' or '.join(livestream.DISTRIBUTIONS)}")
+        if self.distribution == "fink":
+            livestream.check_format(self.fink_topics)
 
 
 def native_kafka_available() -> bool:
@@ -102,6 +122,7 @@ def decode_partition(settings: DecodeSettings, outputs: str) -> Any:
 
 class StreamJob:
     def __init__(self, config: StreamConfig) -> None:
+        config.check()
         self.config = config
         dirs = [Path(d) for d in config.filters_dirs] or None
         self.settings = DecodeSettings(
@@ -110,7 +131,9 @@ class StreamJob:
             filters=filters_mod.select(config.filters, dirs),
         )
         self.format = kafka_format(config.kafka_format)
-        self.summary = StreamSummary(filters=dict.fromkeys(self.settings.filters, 0))
+        topics = [t for n in self.settings.filters for t in config.filter_topics(n)]
+        self.summary = StreamSummary(filters=dict.fromkeys(self.settings.filters, 0),
+                                     topic_counts=dict.fromkeys(topics, 0))
         self.latencies: list[float] = []
         self.metrics: Any = None
         self.spark: Any = None
@@ -123,7 +146,7 @@ class StreamJob:
         first = self.config.topic.split(",")[0]
         parts = len(meta[first].partitions) if first in meta else 1
         for t in [self.config.processed, self.config.dead_letters,
-                  *(self.config.filter_topic(n) for n in self.settings.filters)]:
+                  *(t for n in self.settings.filters for t in self.config.filter_topics(n))]:
             ensure_topic(admin, t, parts)
 
     def _kafka_options(self) -> dict[str, str]:
@@ -157,7 +180,8 @@ class StreamJob:
         c = self.config
         return outputs_option(OutputSettings(
             producer=producer_config(c.bootstrap), processed=c.processed, dead_letters=c.dead_letters,
-            filter_prefix=c.filter_topic(""), staging=str(self.archive.staging)))
+            filter_prefix=c.filter_topic(""), staging=str(self.archive.staging), distribution=c.distribution,
+            livestream_format=c.topic_prefix + c.fink_topics, schema_dir=c.schemas, schema_registry=c.schema_registry))
 
     # ------------------------------------------------------------------ per batch
 
@@ -175,6 +199,9 @@ class StreamJob:
         filters = {n: sum((t["filters"] or {}).get(n, 0) for t in tasks) for n in self.settings.filters}
         latencies = [x for t in tasks for x in t["latencies_s"]]
         self.summary.add_batch(messages, dead, passed, filters, time.monotonic() - t0, fallbacks)
+        for t in tasks:
+            for topic, n in (t["topics"] or {}).items():
+                self.summary.topic_counts[topic] = self.summary.topic_counts.get(topic, 0) + n
         self._observe(batch_id, messages, dead, passed, filters, latencies, fallbacks)
 
     def _observe(self, batch_id: int, messages: int, dead: int, passed: int, filters: dict[str, int],
@@ -229,7 +256,8 @@ class StreamJob:
         sm = self.summary
         sm.seconds = round(time.monotonic() - started, 2)
         sm.latency_p50_s, sm.latency_p99_s = _percentiles(self.latencies)
-        sm.topics = StreamTopics(c.processed, c.dead_letters, {n: c.filter_topic(n) for n in self.settings.filters})
+        sm.topics = StreamTopics(c.processed, c.dead_letters, {n: c.filter_topics(n) for n in self.settings.filters})
+        sm.distribution = c.distribution
         sm.archive, sm.kafka_format = str(Path(c.archive).resolve()), self.format
         sm.quality = quality_mod.describe(self.settings.quality)
         return sm

@@ -10,7 +10,7 @@ from typing import Any
 class StreamTopics:
     processed: str
     dead_letters: str
-    filters: dict[str, str]  # filter name -> topic
+    filters: dict[str, list[str]]  # filter name -> its topics (the fink distribution: one per survey)
 
 
 @dataclass
@@ -18,6 +18,8 @@ class StreamSummary:
     """Updated after every micro-batch (``StreamJob.summary``), final once ``run`` returns."""
 
     filters: dict[str, int]  # alerts published per filter
+    topic_counts: dict[str, int] = field(default_factory=dict)  # messages per filter topic
+    distribution: str = ""  # of the filter topics: fink or container
     input: int = 0  # messages read
     decoded: int = 0
     dead_letters: int = 0
@@ -56,7 +58,9 @@ class StreamSummary:
             f"dead letters   {self.dead_letters}  -> {t.dead_letters}",
             f"quality passed {self.quality_passed}  ({self.quality})  -> {t.processed}, {self.archive}",
         ]
-        out += [f"filter {name:<24} {n:>6}  -> {t.filters.get(name, '?')}" for name, n in self.filters.items()]
+        for name, n in self.filters.items():
+            topics = ", ".join(f"{topic} ({self.topic_counts.get(topic, 0)})" for topic in t.filters.get(name, []))
+            out.append(f"filter {name:<24} {n:>6}  -> {topics or '?'}")
         if self.latency_p50_s is not None:
             out.append(f"end-to-end latency p50 {self.latency_p50_s} s, p99 {self.latency_p99_s} s")
         if self.skipped_batches:
@@ -65,7 +69,7 @@ class StreamSummary:
 
     def lines(self) -> list[str]:
         head = (f"msb stream: {self.input} messages in {self.batches} batches, {self.seconds} s "
-                f"({self.kafka_format} Kafka source)")
+                f"({self.kafka_format} Kafka source; filter topics: {self.distribution or '?'} distribution)")
         return [head] + [f"  {line}" for line in self.detail_lines()]
 
     def as_dict(self) -> dict[str, Any]:

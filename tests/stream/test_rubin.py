@@ -9,36 +9,28 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from msb import paths
-from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
+from msb.avro import AlertDecoder, SchemaStore, encode_confluent
 from msb.stream.job import StreamConfig, run_stream
-from tests.stream.helpers import candids, packets, produce
+from tests.stream.helpers import candids, filter_candids, packets, produce
 
 
-def test_rubin_container_and_confluent(spark: Any, broker: Any, rubin_dir: Path, tmp_path: Path) -> None:
-    store = SchemaStore(paths.rubin_schemas())
-    sid = rubin_schema_id(10, 0)
-    dec = AlertDecoder(store)
-    values = packets(rubin_dir)
-    records = [dec.decode(v) for v in values]
-    confluent = [encode_confluent(r, sid, store.get(sid)) for r in records]
+def test_rubin_container_and_confluent(broker: Any, rubin_run: dict[str, Any], tmp_path: Path) -> None:
+    records, values, confluent = rubin_run["records"], rubin_run["values"], rubin_run["confluent"]
     assert len(values) == 47 and all(c[:1] == b"\x00" for c in confluent)
-    topic = f"rubin-{uuid.uuid4().hex[:8]}"
-    keys = [str(r["diaSource"]["diaObjectId"]).encode() for r in records]
-    produce(broker.bootstrap, topic, list(zip(keys, values, strict=True)) + list(zip(keys, confluent, strict=True)))
-
     reliable = {r["diaSourceId"] for r in records if r["diaSource"]["reliability"] >= 0.6}
     very = {r["diaSourceId"] for r in records if r["diaSource"]["reliability"] >= 0.9}
     sso = {r["diaSourceId"] for r in records if r["diaSource"].get("ssObjectId")}
-    s = run_stream(StreamConfig(
-        bootstrap=broker.bootstrap, topic=topic, archive=str(tmp_path / "archive"), checkpoint=str(tmp_path / "ckpt"),
-        quality="rubin", available_now=True, schemas=str(paths.rubin_schemas()), topic_prefix=f"{topic}-",
-        filters=["rubin_high_reliability", "known_sso"], metrics_port=None))
+    s = rubin_run["summary"]
     assert s.input == 94 and s.dead_letters == 0 and s.quality_passed == 2 * len(reliable)
-    archive = pq.read_table(tmp_path / "archive").to_pandas()
+    archive = pq.read_table(rubin_run["tmp"] / "archive").to_pandas()
     assert sorted(archive["candid"]) == sorted(list(reliable) * 2)
     assert set(archive["survey"]) == {"rubin"} and archive["magpsf"].notna().all()
-    assert sorted(candids(broker.bootstrap, s.topics.filters["rubin_high_reliability"])) == sorted(list(very) * 2)
-    assert set(candids(broker.bootstrap, s.topics.filters["known_sso"])) == sso & reliable
+    # Rubin's alerts go to the filters' _lsst topics (Fink's name for Rubin), none to _ztf.
+    reliability_topics = s.topics.filters["rubin_high_reliability"]
+    assert [t.rsplit("_", 1)[1] for t in reliability_topics] == ["ztf", "lsst"]
+    assert candids(broker.bootstrap, reliability_topics[0]) == []
+    assert sorted(candids(broker.bootstrap, reliability_topics[1])) == sorted(list(very) * 2)
+    assert set(filter_candids(broker.bootstrap, s.topics.filters["known_sso"])) == sso & reliable
     assert len(very) == 12 and sso
 
 

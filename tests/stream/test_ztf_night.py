@@ -11,67 +11,13 @@ from typing import Any
 
 import fastavro
 import pyarrow.parquet as pq
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from msb.avro import AlertDecoder
-from msb.schemas import PROCESSED
+from msb.schemas import PROCESSED, field_names
 from msb.stream.filters import BUILTIN_DIR, load
 from msb.stream.filters.testing import real_frame
-from msb.stream.job import StreamConfig, run_stream
-from tests.stream.helpers import candids, consume_all, packets, produce, ztf_key
-
-FILTERS = ["known_sso", "ps1_point_source", "is_transient", "bright_new_transient"]
-
-
-def fink(c: dict[str, Any]) -> bool:
-    return c["nbad"] == 0 and c["rb"] is not None and c["rb"] >= 0.55 and c["fid"] != 3
-
-
-def ztf_pure(c: dict[str, Any]) -> bool:
-    return (c["rb"] is not None and c["rb"] >= 0.65 and c["nbad"] == 0 and c["fwhm"] <= 5 and c["elong"] <= 1.2
-            and abs(c["magdiff"]) <= 0.1)
-
-
-@pytest.fixture(scope="module")
-def night(ztf_night: Path) -> dict[str, Any]:
-    """The night's packets and, computed straight from them with fastavro, what each cut keeps."""
-    values = packets(ztf_night)
-    recs = [next(iter(fastavro.reader(io.BytesIO(v)))) for v in values]
-    return {
-        "values": values,
-        "fink": {r["candid"] for r in recs if fink(r["candidate"])},
-        "ztf-pure": {r["candid"] for r in recs if ztf_pure(r["candidate"])},
-        "sso": {r["candid"] for r in recs if r["candidate"]["ssdistnr"] is not None
-                and 0 <= r["candidate"]["ssdistnr"] < 5},
-    }
-
-
-CORRUPT = [b"not an alert at all", None]  # plus a truncated real packet, added below
-
-
-@pytest.fixture(scope="module")
-def ztf_topic(broker: Any, night: dict[str, Any]) -> str:
-    topic = f"ztf-{uuid.uuid4().hex[:8]}"
-    good = [(ztf_key(v), v) for v in night["values"]]
-    bad = [(b"bad", c) for c in CORRUPT] + [(b"bad", night["values"][0][:3000])]
-    # The corrupt messages sit among the good ones: the batch they are in must still go through.
-    produce(broker.bootstrap, topic, good[:200] + bad + good[200:], partitions=2)
-    return topic
-
-
-def run(broker: Any, topic: str, tmp: Path, quality: str, **kw: Any) -> dict[str, Any]:
-    cfg = StreamConfig(bootstrap=broker.bootstrap, topic=topic, archive=str(tmp / "archive"),
-                       checkpoint=str(tmp / "ckpt"), quality=quality, available_now=True, filters=FILTERS,
-                       topic_prefix=f"{topic}-{quality}-", **{"metrics_port": 0, **kw})
-    return run_stream(cfg)
-
-
-@pytest.fixture(scope="module")
-def fink_run(spark: Any, broker: Any, ztf_topic: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("fink")
-    summary = run(broker, ztf_topic, tmp, "fink", max_offsets_per_trigger=200)
-    return {"summary": summary, "tmp": tmp}
+from tests.stream.helpers import FILTERS, candids, consume_all, filter_candids, livestream_record, produce, run, ztf_key
 
 
 def test_fink_counts_match_the_packets(fink_run: dict[str, Any], night: dict[str, Any], broker: Any) -> None:
@@ -93,12 +39,32 @@ def test_each_filter_topic_holds_exactly_its_alerts(fink_run: dict[str, Any], ni
     passed = frame[frame["candid"].isin(night["fink"])]
     for name in FILTERS:
         expected = set(passed.loc[load(BUILTIN_DIR / name / "filter.py")(passed), "candid"])
-        got = candids(broker.bootstrap, s.topics.filters[name])
+        ztf, lsst = s.topics.filters[name]  # the Livestream topics fink_<name>_ztf / _lsst
+        assert (ztf, lsst) == (f"{s.topics.processed[:-len('processed')]}fink_{name}_ztf",
+                               f"{s.topics.processed[:-len('processed')]}fink_{name}_lsst")
+        got = candids(broker.bootstrap, ztf)
         assert sorted(got) == sorted(expected), name
-        assert s.filters[name] == len(expected)
+        assert candids(broker.bootstrap, lsst) == []  # no Rubin alert in the night
+        assert s.filters[name] == s.topic_counts[ztf] == len(expected)
     # Known asteroids, straight from the packets: within the fink cut, and 145 over the whole night.
     assert len(night["sso"]) == 145
-    assert set(candids(broker.bootstrap, s.topics.filters["known_sso"])) == night["sso"] & night["fink"]
+    assert set(filter_candids(broker.bootstrap, s.topics.filters["known_sso"])) == night["sso"] & night["fink"]
+
+
+def test_container_distribution_keeps_the_filter_topics_of_processed_records(
+        spark: Any, broker: Any, night: dict[str, Any], tmp_path: Path) -> None:
+    """--distribution container: filter-<name> topics holding the processed records, key objectId."""
+    topic = f"container-{uuid.uuid4().hex[:8]}"
+    produce(broker.bootstrap, topic, [(ztf_key(v), v) for v in night["values"][:60]], partitions=1)
+    s = run(broker, topic, tmp_path, "fink", metrics_port=None, distribution="container")
+    assert s.topics.filters["known_sso"] == [f"{topic}-fink-filter-known_sso"]
+    msgs = consume_all(broker.bootstrap, s.topics.filters["known_sso"][0])
+    assert len(msgs) == s.filters["known_sso"] > 0
+    dec = AlertDecoder()
+    for m in msgs:
+        rec = dec.decode(m.value())  # a one-record container of the processed contract
+        assert set(rec) == set(field_names(PROCESSED)) and m.key().decode() == rec["objectId"]
+        assert "known_sso" in rec["filters"]
 
 
 def test_processed_records_follow_the_contract(fink_run: dict[str, Any], broker: Any) -> None:
@@ -162,7 +128,12 @@ def test_ztf_pure_counts(spark: Any, broker: Any, ztf_topic: str, night: dict[st
 def test_packets_the_plan_cannot_read_go_through_fastavro_and_are_counted(
         spark: Any, broker: Any, night: dict[str, Any], tmp_path: Path) -> None:
     """A container of two records takes the fastavro path (its first record, counted as a fallback); a
-    deflate container runs the compiled plan; both are decoded and cut like any other packet."""
+    deflate container runs the compiled plan; both are decoded and cut like any other packet, and
+    republished on the Livestream topic as that first record (the deflated datum inflated)."""
+    plugins = tmp_path / "plugins" / "everything"
+    plugins.mkdir(parents=True)
+    (plugins / "filter.py").write_text("COLUMNS = {'ztf': ('survey',)}\n\n\ndef keep(alerts):\n"
+                                       "    return alerts['survey'] == 'ztf'\n")
     recs = [next(iter(fastavro.reader(io.BytesIO(v)))) for v in night["values"][:2]]
     schema = fastavro.reader(io.BytesIO(night["values"][0])).writer_schema
     two, deflate = io.BytesIO(), io.BytesIO()
@@ -171,8 +142,14 @@ def test_packets_the_plan_cannot_read_go_through_fastavro_and_are_counted(
     topic = f"fallback-{uuid.uuid4().hex[:8]}"
     produce(broker.bootstrap, topic, [(b"a", two.getvalue()), (b"b", deflate.getvalue()),
                                       (b"c", night["values"][2])], partitions=1)
-    s = run(broker, topic, tmp_path, "none", metrics_port=None)
+    s = run(broker, topic, tmp_path, "none", metrics_port=None, filters=["everything"],
+            filters_dirs=[str(plugins.parent)])
     assert (s.input, s.decoded, s.dead_letters, s.decode_fallbacks) == (3, 3, 0, 1)
+    published = [livestream_record(m) for m in consume_all(broker.bootstrap, s.topics.filters["everything"][0])]
+    first = {r["candid"]: r for r in [*recs, next(iter(fastavro.reader(io.BytesIO(night["values"][2]))))]}
+    assert sorted(r["candid"] for r in published) == sorted(first)
+    for r in published:
+        assert {k: v for k, v in r.items() if not k.startswith("msb_")} == first[r["candid"]]
     archive = pq.read_table(tmp_path / "archive")
     assert sorted(archive["candid"].to_pylist()) == sorted([recs[0]["candid"], recs[1]["candid"],
                                                             ztf_candid(night["values"][2])])
