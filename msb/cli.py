@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.broker": ("broker",),
     "msb.replay.cli": ("replay",),
     "msb.consume": ("consume",),
+    "msb.topics": ("topics",),
     "msb.stream.cli": ("stream",),
     "msb.crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
     "msb.app.pipeline": ("run",),
