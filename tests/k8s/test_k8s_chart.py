@@ -202,20 +202,23 @@ def test_kafka_node_pool_and_topics() -> None:
     assert one(docs, "KafkaNodePool")["spec"]["replicas"] == 3
     topics = {t["spec"]["topicName"]: t["spec"] for t in find(docs, "KafkaTopic")}
     expected = {"raw", "processed", "classified", "dead-letters"} | {
-        f"filter-{f}" for f in load_yaml(CHART / "values.yaml")["stream"]["filters"]}
+        f"fink_{f}_{s}" for f in load_yaml(CHART / "values.yaml")["stream"]["filters"] for s in ("ztf", "lsst")}
     assert set(topics) == expected
     assert all(t["replicas"] == 3 for t in topics.values())
     assert topics["raw"]["config"]["retention.ms"] == 86400000
 
 
 def test_filters_are_a_values_list() -> None:
-    docs = render({"stream": {"filters": ["a_b", "cde"]}})
-    names = {t["spec"]["topicName"] for t in find(docs, "KafkaTopic")}
-    assert {"filter-a_b", "filter-cde"} <= names and "filter-known_sso" not in names
-    stream_user = one(docs, "KafkaUser", "msb-stream")
-    writes = {a["resource"]["name"] for a in stream_user["spec"]["authorization"]["acls"]
-              if "Write" in a["operations"]}
-    assert writes == {"processed", "dead-letters", "filter-a_b", "filter-cde"}
+    for values, filter_topics in (
+            ({}, {"fink_a_b_ztf", "fink_a_b_lsst", "fink_cde_ztf", "fink_cde_lsst"}),
+            ({"stream": {"distribution": "container"}}, {"filter-a_b", "filter-cde"})):
+        docs = render({**values, "stream": {**values.get("stream", {}), "filters": ["a_b", "cde"]}})
+        names = {t["spec"]["topicName"] for t in find(docs, "KafkaTopic")}
+        assert names == {"raw", "processed", "classified", "dead-letters"} | filter_topics
+        stream_user = one(docs, "KafkaUser", "msb-stream")
+        writes = {a["resource"]["name"] for a in stream_user["spec"]["authorization"]["acls"]
+                  if "Write" in a["operations"]}
+        assert writes == {"processed", "dead-letters"} | filter_topics
 
 
 def test_kafka_users_acls_exact() -> None:

@@ -94,9 +94,28 @@ imagePullSecrets:
 {{- printf "%s-%s" (include "msb.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Real Kafka topic name of a filter (dict root, filter). */}}
-{{- define "msb.kafka.filterTopic" -}}
-{{- printf "%sfilter-%s" .root.Values.kafka.topics.filters.topicPrefix .filter }}
+{{/* The Kafka topics of the stream filters, comma-separated (use with splitList): with
+stream.distribution fink, <topicPrefix> + format per filter and survey (Fink's names: ztf, lsst),
+as `msb stream --fink-topics` names them; with container, <topicPrefix>filter-<name>. */}}
+{{- define "msb.kafka.filterTopics" -}}
+{{- $f := .Values.kafka.topics.filters }}
+{{- $topics := list }}
+{{- range .Values.stream.filters }}
+{{- $filter := . }}
+{{- if eq $.Values.stream.distribution "fink" }}
+{{- range list "ztf" "lsst" }}
+{{- $topics = append $topics (printf "%s%s" $f.topicPrefix ($f.format | replace "{filter}" $filter | replace "{survey}" .)) }}
+{{- end }}
+{{- else }}
+{{- $topics = append $topics (printf "%sfilter-%s" $f.topicPrefix $filter) }}
+{{- end }}
+{{- end }}
+{{- join "," (uniq $topics) }}
+{{- end }}
+
+{{/* The subscribers' KafkaUser name. */}}
+{{- define "msb.kafka.subscriberUser" -}}
+{{- include "msb.kafka.userName" (dict "root" . "component" "subscriber") }}
 {{- end }}
 
 {{/* True when clients must present a CA file. */}}

@@ -101,6 +101,12 @@ rather than patched, the direct allocator); values.schema.json rejects them in s
 - --topic-prefix
 - {{ . | quote }}
 {{- end }}
+- --distribution
+- {{ $s.distribution | quote }}
+{{- if eq $s.distribution "fink" }}
+- --fink-topics
+- {{ $t.filters.format | quote }}
+{{- end }}
 {{- if $s.maxOffsetsPerTrigger }}
 - --max-offsets-per-trigger
 - {{ $s.maxOffsetsPerTrigger | quote }}
