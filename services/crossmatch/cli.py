@@ -90,6 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     xm.add_argument("--out-topic", default="classified", help="output topic")
     xm.add_argument("--group", default="msb-crossmatch", help="consumer group")
     xm.add_argument("--out", type=Path, metavar="DIR", help="also write classified alerts as Parquet under DIR")
+    xm.add_argument("--distribution", choices=("container", "fink"), default="container",
+                    help="the output's messages: container (one-record Avro containers, key objectId: what msb "
+                    "run reads) or fink (Fink's Livestream convention: the classified record as a schemaless "
+                    "Avro datum keyed by its schema as JSON, partitioned by objectId; fink-client reads it)")
     xm.add_argument("--http-port", type=int, default=8080, help="HTTP API port (0: any free port, -1: no API)")
     xm.add_argument("--http-host", default="0.0.0.0", help="HTTP API address")
     xm.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
@@ -259,7 +263,7 @@ def _crossmatch(args: argparse.Namespace) -> int:
         http_port=None if args.http_port < 0 else args.http_port, http_host=args.http_host,
         batch_size=args.batch_size, session_timeout_ms=args.session_timeout_ms, max_idle_s=args.exit_when_idle,
         cds_url=args.cds_url, cds_timeout=args.cds_timeout,
-        api_limits=api_limits(args),
+        api_limits=api_limits(args), distribution=args.distribution,
     )
 
     def say(msg: str) -> None:

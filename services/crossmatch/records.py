@@ -164,9 +164,11 @@ def classified_table(inputs: Inputs, res: BatchResult, sent: np.ndarray, classif
                     schema=schema)
 
 
-def encoder(schema: dict[str, Any]) -> RecordEncoder:
-    """The classified topic's messages: one record per Avro container file."""
-    return RecordEncoder(schema, sync=CLASSIFIED_SYNC)
+def encoder(schema: dict[str, Any], distribution: str = "container") -> RecordEncoder:
+    """The classified topic's messages: one record per Avro container file, or with the ``fink``
+    distribution (Fink's Livestream convention, msb/livestream.py) the bare datum, its schema being
+    the message key."""
+    return RecordEncoder(schema, sync=CLASSIFIED_SYNC) if distribution == "container" else RecordEncoder(schema)
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -3,6 +3,11 @@
 Delivery is at-least-once: offsets are committed only after every record of the batch has been
 acknowledged by the broker (and written to Parquet, with --out), so a crash replays the batch and
 downstream deduplicates on candid. Replicas sharing one consumer group split the partitions.
+
+``distribution``: ``container`` (one-record container files keyed by objectId, what ``msb run``
+reads) or ``fink`` (Fink's Livestream convention, msb/livestream.py: the classified record as a
+schemaless datum keyed by its schema as JSON, on the partition an objectId key would have had),
+which Fink's client (AlertConsumer) reads.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from msb import kafka
+from msb import kafka, livestream
 from msb.crossmatch.api import ApiServer, State, build_app
 from msb.crossmatch.cds import CdsXmatch
 from msb.crossmatch.limits import ApiLimits
@@ -64,6 +69,7 @@ class CrossmatchConfig:
     cds_timeout: float = 10.0
     lag_every_s: float = 2.0
     track_candids: bool = False  # keep the set of classified candids in the summary (for msb run)
+    distribution: str = "container"  # of the classified topic: container or fink (see the module's doc)
 
 
 @dataclass
@@ -106,7 +112,11 @@ class CrossmatchService:
         self.metrics.catalogs_loaded(self.xm.catalogs)
         self.schema = output_schema(self.xm.names)
         self.table_schema = arrow_schema(self.schema)
-        self.encoder = encoder(self.schema)
+        if config.distribution not in livestream.DISTRIBUTIONS:
+            raise ValueError(f"distribution {config.distribution!r}: choose {' or '.join(livestream.DISTRIBUTIONS)}")
+        self.encoder = encoder(self.schema, config.distribution)
+        self.schema_key = livestream.schema_key(self.schema) if config.distribution == "fink" else None
+        self.out_partitions = 1
         self.decoder = input_decoder()
         self.api: ApiServer | None = None
         self.state = State()
@@ -136,6 +146,8 @@ class CrossmatchService:
         topics = admin.list_topics(timeout=10).topics
         parts = len(topics[self.cfg.topic].partitions) if self.cfg.topic in topics else 1
         kafka.ensure_topic(admin, self.cfg.out_topic, max(parts, 1))
+        out = admin.list_topics(self.cfg.out_topic, timeout=10).topics.get(self.cfg.out_topic)
+        self.out_partitions = len(out.partitions) if out is not None and out.partitions else 1
         consumer = Consumer(kafka.consumer_config(
             self.cfg.bootstrap, self.cfg.group,
             **{"session.timeout.ms": self.cfg.session_timeout_ms,
@@ -264,6 +276,10 @@ class CrossmatchService:
     def _deliver(self, table: pa.Table, producer: Producer) -> None:
         encoded = self.encoder.encode(table)
         keys = [k.encode() for k in table.column("objectId").to_pylist()]
+        partitions: list[int | None] = [None] * len(keys)
+        if self.schema_key is not None:  # the key is the schema: the partition follows the objectId
+            partitions = [livestream.partition_for(k, self.out_partitions) for k in keys]
+            keys = [self.schema_key] * len(keys)
         sent = table.column("msb_sent_ns").to_pylist()
         pending = list(range(len(encoded)))
         for _attempt in range(3):
@@ -280,7 +296,7 @@ class CrossmatchService:
             for i in pending:
                 headers = [(kafka.SEND_TIME_HEADER, str(sent[i]).encode())] if sent[i] is not None else None
                 kafka.produce(producer, self.cfg.out_topic, encoded[i], keys[i], headers,
-                              lambda e, m, i=i: report(e, m, i))
+                              lambda e, m, i=i: report(e, m, i), partitions[i])
             remaining = producer.flush(60)
             if remaining:
                 raise DeliveryFailed(f"{remaining} classified records still unacknowledged after 60 s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,10 @@ import pyarrow.parquet as pq
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from msb import kafka
+from msb import kafka, livestream
 from msb.avro import AlertDecoder
-from msb.crossmatch.records import missing_processed_fields
+from msb.crossmatch.match import Crossmatcher
+from msb.crossmatch.records import missing_processed_fields, output_schema
 from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 from msb.schemas import CLASSIFIED as SCHEMA_FILE
 
@@ -89,6 +91,35 @@ def test_service_classifies_every_alert_with_the_output_contract(broker, store: 
     assert 'msb_crossmatch_consumer_lag_messages{partition="0"} 0.0' in metrics
     assert "msb_crossmatch_batch_duration_seconds_count" in metrics
     assert SCHEMA_FILE.is_file()
+
+
+def test_fink_distribution_publishes_classified_records_fink_client_reads(broker, store: Path,
+                                                                          processed_messages) -> None:
+    """--distribution fink: each classified record a schemaless datum keyed by the classified schema
+    as JSON, on murmur2(objectId)'s partition; fink-client's AlertConsumer decodes every message."""
+    from fink_client.consumer import AlertConsumer
+
+    topic_in, topic_out = f"processed-{time.time_ns()}", f"classified-fink-{time.time_ns()}"
+    messages = processed_messages[:60]
+    produce(broker.bootstrap, topic_in, messages, partitions=3)
+    cfg = CrossmatchConfig(bootstrap=broker.bootstrap, topic=topic_in, out_topic=topic_out, group="xm-fink",
+                           catalogs_dir=store, http_port=None, batch_size=25, session_timeout_ms=SESSION_MS,
+                           max_idle_s=30, track_candids=True, distribution="fink")
+    summary = CrossmatchService(cfg).run(stop_when=lambda s: len(s.candids) >= len(messages))
+    assert summary.stopped_because == "stop condition met"
+    msgs = read_all(broker.bootstrap, topic_out, len(messages))
+    schema = output_schema(Crossmatcher.open(store).names)
+    reader = AlertConsumer([], {"bootstrap.servers": broker.bootstrap, "group.id": "unused"}, survey="ztf")
+    try:
+        decoded = [reader.process_message(m) for m in msgs]  # Fink's own decoding, key -> schema
+    finally:
+        reader.close()
+    assert {a["candid"] for _, a, _ in decoded} == {AlertDecoder().decode(v)["candid"] for _, v in messages}
+    for m, (topic, alert, key) in zip(msgs, decoded, strict=True):
+        assert topic == topic_out and json.loads(key) == schema and m.key() == livestream.schema_key(schema)
+        assert set(alert) == {f["name"] for f in schema["fields"]} and alert["classification"]
+        assert m.partition() == livestream.partition_for(alert["objectId"].encode(), 3)
+        assert int(dict(m.headers())[kafka.SEND_TIME_HEADER]) == alert["msb_sent_ns"]
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
