@@ -93,6 +93,9 @@ def test_subscribers_listener_speaks_what_fink_client_speaks() -> None:
     assert sub["configuration"]["brokers"] == [{"broker": i, "advertisedHost": "localhost", "advertisedPort": 9094 + i}
                                                for i in range(3)]
     assert sub["networkPolicyPeers"] == [{"podSelector": {"matchLabels": {"msb-subscriber": "true"}}}]
+    in_cluster = render({"kafka": {"strimzi": {"subscribers": {"listener": {"enabled": True, "advertisedHost": ""}}}}})
+    sub = next(x for x in one(in_cluster, "Kafka")["spec"]["kafka"]["listeners"] if x["name"] == "subscribers")
+    assert "configuration" not in sub  # Strimzi's own broker names, for subscriber pods
     text = notes(LISTENER)
     assert "port-forward pod/msb-kafka-dual-role-0 9094:9094" in text and "secret msb-subscriber" in text
 
