@@ -214,7 +214,8 @@ print("discovered:", filters.description(filters.discover([plugins])["brightenin
 #     --filters-dir out/bootcamp/03_filtering/filters --archive ... --checkpoint ... --available-now
 # ```
 #
-# It publishes `processed`, one `filter-<name>` topic per filter, and a Parquet archive.
+# It publishes `processed`, each filter's alerts on `fink_<name>_ztf` (and `_lsst` for Rubin) in Fink's
+# Livestream convention, which Fink's own client reads (README, "Subscribe"), and a Parquet archive.
 
 # %%
 work = lab.out_dir("03_filtering")

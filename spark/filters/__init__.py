@@ -16,7 +16,8 @@ A filter is a folder ``<name>/`` holding
 * ``README.md``: what it selects and why (its first paragraph is the description);
 * ``test_filter.py``: its test (pytest collects ``spark/filters``).
 
-Each filter's alerts go to their own topic, ``<prefix>filter-<name>``. Files are loaded by path
+Each filter's alerts go to their own topics: ``<prefix>fink_<name>_ztf`` and ``_lsst`` in Fink's
+Livestream convention (``<prefix>filter-<name>`` with ``--distribution container``). Files are loaded by path
 (importlib), so ``--filters-dir`` can point at a user's own folder; executors receive the
 source text, so the folder need not exist on them.
 """
