@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the alerts in a topic (table or JSON lines), optionally as cutout PNGs",
         description="Read a topic from the beginning and print one line per alert. Stops when nothing new "
         "arrives for --idle seconds (or never, with --follow). With --cutouts DIR each alert's science, "
-        "template and difference stamps are written as one PNG.",
+        "template and difference stamps are written as one PNG. Reads Avro containers, the Confluent wire "
+        "format and the Livestream topics (fink_<filter>_<survey>: the key is the schema).",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--bootstrap", default=kafka.default_bootstrap(), help="Kafka bootstrap servers (env MSB_BOOTSTRAP)")
@@ -88,19 +89,22 @@ def _fmt(value: Any) -> str:
 def _run(args: argparse.Namespace) -> int:
     from msb.alert import cutouts, summary
     from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore
+    from msb.livestream import LivestreamReader
 
     if args.cutouts:  # PNG stamps need the `cutouts` extra (numpy, pillow, astropy); reading does not
         from msb.cutouts import write_cutouts
     schemas = SchemaStore(args.schemas, args.schema_registry) if (args.schemas or args.schema_registry) else None
     decoder = AlertDecoder(schemas)
+    livestream = LivestreamReader()  # Livestream topics (fink_<filter>_<survey>): the key is the schema
     widths = (14, 20, 15, 10, 10, 8, 5, 6)
     if not args.json:
         print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     n = bad = 0
     for rec in read_topic(args.bootstrap, args.topic, args.idle, args.max, args.group, args.follow):
         try:
-            alert = decoder.decode(rec.value)
-        except AlertDecodeError as exc:
+            key = rec.message.key()
+            alert = livestream.read(key, rec.value) if livestream.is_livestream(key) else decoder.decode(rec.value)
+        except (AlertDecodeError, ValueError) as exc:
             bad += 1
             print(f"undecodable message at {args.topic}[{rec.message.partition()}]@{rec.message.offset()}: {exc}",
                   file=sys.stderr)

@@ -19,9 +19,12 @@ Plain Python (no numpy or pyarrow): ``msb topics`` and every component import it
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
+
+import fastavro
 
 # msb's survey names -> the ones Fink uses in its topic names and `finkctl -survey`.
 FINK_SURVEYS = {"ztf": "ztf", "rubin": "lsst"}
@@ -131,3 +134,32 @@ def extended_schema(parsed: Any, extra_fields: list[dict[str, Any]]) -> dict[str
 def schema_key(schema: dict[str, Any]) -> bytes:
     """The message key of the convention: the schema as compact JSON."""
     return json.dumps(schema, separators=(",", ":")).encode()
+
+
+class LivestreamReader:
+    """Reads Livestream messages as Fink's client does (the key's schema decodes the value), each
+    distinct key parsed once."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[bytes, Any] = {}
+
+    @staticmethod
+    def is_livestream(key: bytes | None) -> bool:
+        """True for a message whose key is a JSON schema (msb's other topics key by objectId)."""
+        return key is not None and key[:1] == b"{"
+
+    def read(self, key: bytes, value: bytes) -> dict[str, Any]:
+        """The record of one message; ValueError naming the reason if the key or value is unreadable."""
+        parsed = self._schemas.get(key)
+        if parsed is None:
+            try:
+                parsed = fastavro.parse_schema(json.loads(key))
+            except Exception as exc:  # noqa: BLE001 - any schema failure is a bad message
+                raise ValueError(f"the key is not an Avro schema: {exc}") from exc
+            if len(self._schemas) >= 64:  # hostile keys must not grow memory
+                self._schemas.clear()
+            self._schemas[key] = parsed
+        try:
+            return fastavro.schemaless_reader(io.BytesIO(value), parsed, None)
+        except Exception as exc:  # noqa: BLE001 - fastavro raises many types on corrupt data
+            raise ValueError(f"the value is not a datum of the key's schema: {type(exc).__name__}: {exc}") from exc

@@ -111,3 +111,18 @@ def test_msb_topics_and_stream_name_a_bad_topic_format(tmp_path: Path, capsys: p
     assert main(["stream", "--bootstrap", "127.0.0.1:1", "--topic", "raw", "--archive", str(tmp_path / "a"),
                  "--checkpoint", str(tmp_path / "c"), "--fink-topics", "fink_{survey}"]) == 2
     assert "msb stream: topic format 'fink_{survey}' must contain {filter}" in capsys.readouterr().err
+
+
+def test_livestream_reader_reads_as_fink_does_and_names_bad_messages(alerts: list[Any]) -> None:
+    ws, datum, record = alerts[1]
+    key = livestream.schema_key(livestream.extended_schema(ws.parsed, EXTRA))
+    tail = io.BytesIO()
+    fastavro.schemaless_writer(tail, fastavro.parse_schema({"type": "record", "name": "e", "fields": EXTRA}),
+                               {"msb_filters": ["f"], "msb_sent_ns": None})
+    reader = livestream.LivestreamReader()
+    assert reader.is_livestream(key) and not reader.is_livestream(b"ZTF18acsbjxh") and not reader.is_livestream(None)
+    assert reader.read(key, datum + tail.getvalue()) == {**record, "msb_filters": ["f"], "msb_sent_ns": None}
+    with pytest.raises(ValueError, match="the key is not an Avro schema"):
+        reader.read(b"{not json", datum)
+    with pytest.raises(ValueError, match="the value is not a datum of the key's schema"):
+        reader.read(key, datum[:100])
