@@ -27,6 +27,7 @@ class StreamSummary:
     skipped_batches: int = 0  # committed before a restart, so not run again
     batch_log: list[tuple[int, float]] = field(default_factory=list)  # (messages, seconds) per batch
     seconds: float = 0.0
+    warm_up_s: float = 0.0  # the Python workers readied before the query started
     latency_p50_s: float | None = None  # replay send (msb_sent_ns) -> outputs written
     latency_p99_s: float | None = None
     topics: StreamTopics | None = None
@@ -65,7 +66,7 @@ class StreamSummary:
 
     def lines(self) -> list[str]:
         head = (f"msb stream: {self.input} messages in {self.batches} batches, {self.seconds} s "
-                f"({self.kafka_format} Kafka source)")
+                f"({self.kafka_format} Kafka source; Python workers readied in {self.warm_up_s} s)")
         return [head] + [f"  {line}" for line in self.detail_lines()]
 
     def as_dict(self) -> dict[str, Any]:
