@@ -178,6 +178,19 @@ def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, imag
     assert "pip install 'msb[" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
 
 
+@pytest.mark.parametrize("image", ["stream", "crossmatch"])
+def test_images_that_decode_alerts_load_the_compiled_decoder(images: None, containers_conf: None, image: str) -> None:
+    """The stream and the crossmatch decode with the columnar decoder's C extension from their venv, not
+    the ~10x slower plain-Python module a build without a compiler ships silently. (The replay decodes
+    no alerts into columns: msb[replay] has no numpy, and its image no extension.)"""
+    code = "from msb.avro import _columns, columnar; print(columnar.compiled(), _columns.__file__)"
+    res = cp.podman("run", "--rm", "--read-only", "--pull=never", "--entrypoint", "python",
+                    f"localhost/msb-{image}:dev", "-c", code, check=False, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    loaded, path = res.stdout.split()
+    assert loaded == "True" and path.startswith("/opt/venv/lib/") and path.endswith(".so"), res.stdout
+
+
 def test_stream_image_runs_the_projects_python_and_spark(images: None, containers_conf: None) -> None:
     """The same Python minor version and the same pyspark as the project's own environment."""
     import pyspark
