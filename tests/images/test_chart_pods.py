@@ -103,7 +103,9 @@ def replay_answers() -> bool:
     status, body = cp.http_get(POD, "replay", 9401, "/metrics")
     if status == 200 and cp.metric(body, "msb_replay_alerts_sent_total") > 0:
         return True
-    assert not state("replay").startswith("exited"), f"the replay ended before its metrics answered: {body[:500]}"
+    if state("replay").startswith("exited"):
+        logs = cp.podman("logs", "--tail", "10", f"{POD}-replay", check=False)
+        raise AssertionError(f"the replay ended before its metrics answered: {logs.stdout}{logs.stderr}"[-2000:])
     return False
 
 
