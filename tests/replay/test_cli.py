@@ -162,8 +162,8 @@ def test_consume_table(broker, topic, ztf_night: Path) -> None:
 
 
 def test_replay_needs_only_its_own_extra(broker, topic, ztf_night: Path) -> None:
-    """`msb replay` runs on msb[replay]'s packages alone, as in its image (no numpy, pyarrow, pandas):
-    it once imported the Arrow survey adapters through msb.alert and died there at start."""
+    """`msb replay` imports nothing of the columnar stack (numpy, pyarrow, pandas...): it starts fast
+    and lean; it once imported the Arrow survey adapters through msb.alert at start."""
     code = ("import sys\n"
             "for name in ('numpy', 'pyarrow', 'pandas', 'pyspark', 'astropy'):\n"
             "    sys.modules[name] = None  # importing it fails, as where it is not installed\n"
