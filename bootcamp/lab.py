@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -19,14 +20,44 @@ from typing import Any
 from msb import broker, kafka, paths
 
 
+def _data(variable: str, default: Path) -> Path:
+    given = os.environ.get(variable)
+    path = Path(given or default)
+    if not path.exists():
+        raise FileNotFoundError(f"{variable}={given}: no such folder or file" if given else
+                                f"the shared data {path} is missing (MSB_SHARED moves ../shared)")
+    return path
+
+
 def ztf_data() -> Path:
     """``MSB_DATA``, else the shared ZTF night of 2018-11-29 (498 alerts)."""
-    return Path(os.environ.get("MSB_DATA") or paths.ztf_night())
+    return _data("MSB_DATA", paths.ztf_night())
 
 
 def rubin_data() -> Path:
     """``MSB_RUBIN_DATA``, else the 47 shared Rubin alerts (schema 10.0)."""
-    return Path(os.environ.get("MSB_RUBIN_DATA") or paths.rubin_alerts())
+    return _data("MSB_RUBIN_DATA", paths.rubin_alerts())
+
+
+def night_label(data: Path) -> str:
+    """For titles: the date in the folder's name (``ztf_public_20181129_v3.2`` is 2018-11-29), else the name."""
+    m = re.search(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)", data.name)
+    return f"{m[1]}-{m[2]}-{m[3]}" if m else data.name
+
+
+def visit_interval(data: Path, within: float = 4.0, at_most: float = 1.0) -> float:
+    """Seconds between visits for a replay that sends the night's visits one by one, ``at_most`` apart
+    and all within ``within`` seconds (a night of 150 small visits would otherwise take minutes)."""
+    from msb.alert import packet_info
+    from msb.avro import AlertDecoder, SchemaStore
+    from msb.sources import Packet, iter_packets
+
+    decoder = AlertDecoder(SchemaStore(rubin_schemas()))
+    bursts, visit = 0, None
+    for p in iter_packets([data]):  # counted as the replay counts them: a run of alerts of one exposure
+        if isinstance(p, Packet) and (info := packet_info(decoder, p.data)).visit != visit:
+            bursts, visit = bursts + 1, info.visit
+    return min(at_most, within / max(1, bursts))
 
 
 def rubin_schemas() -> Path:

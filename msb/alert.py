@@ -11,8 +11,9 @@ from enum import StrEnum
 from typing import Any
 
 from msb.avro import AlertDecodeError, AlertDecoder, WriterSchema
-from msb.surveys import summary as _summary
-from msb.surveys.rubin import MJD_TO_JD
+
+# No msb.surveys at import: its adapters need pyarrow and numpy, which the replay (packet_info) lacks.
+MJD_TO_JD = 2400000.5  # JD = MJD + 2400000.5 (Rubin's times are MJDs)
 
 
 class Survey(StrEnum):
@@ -88,7 +89,9 @@ def _prefix_from_record(rec: dict[str, Any], survey: Survey) -> dict[str, Any]:
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
     """The columns an astronomer looks at first, the same for both surveys: a selection of the
     survey adapter's flat row (msb.surveys)."""
-    return _summary(rec)
+    from msb.surveys import summary as survey_summary
+
+    return survey_summary(rec)
 
 
 def cutouts(rec: dict[str, Any]) -> dict[str, bytes | None]:

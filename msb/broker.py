@@ -200,11 +200,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     finally:
         if tansu.poll() is None:
+            # Memory only: nothing to flush. tansu waits for its open connections on SIGTERM (the
+            # front's own connections to it, a few seconds), so it is not asked twice.
             tansu.terminate()
             try:
-                tansu.wait(5)
+                tansu.wait(0.5)
             except subprocess.TimeoutExpired:
                 tansu.kill()
+                tansu.wait()
 
 
 async def _serve(proxy: FrontProxy, host: str, port: int, tansu: subprocess.Popen[bytes], memory: MemoryWatch) -> int:

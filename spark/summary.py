@@ -29,6 +29,7 @@ class StreamSummary:
     skipped_batches: int = 0  # committed before a restart, so not run again
     batch_log: list[tuple[int, float]] = field(default_factory=list)  # (messages, seconds) per batch
     seconds: float = 0.0
+    warm_up_s: float = 0.0  # the Python workers readied before the query started
     latency_p50_s: float | None = None  # replay send (msb_sent_ns) -> outputs written
     latency_p99_s: float | None = None
     topics: StreamTopics | None = None
@@ -69,7 +70,8 @@ class StreamSummary:
 
     def lines(self) -> list[str]:
         head = (f"msb stream: {self.input} messages in {self.batches} batches, {self.seconds} s "
-                f"({self.kafka_format} Kafka source; filter topics: {self.distribution or '?'} distribution)")
+                f"({self.kafka_format} Kafka source; Python workers readied in {self.warm_up_s} s; "
+                f"filter topics: {self.distribution or '?'} distribution)")
         return [head] + [f"  {line}" for line in self.detail_lines()]
 
     def as_dict(self) -> dict[str, Any]:

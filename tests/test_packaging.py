@@ -55,6 +55,9 @@ def test_the_wheel_ships_every_module_and_filter(wheel: Path) -> None:
             assert f"msb/stream/filters/{folder.name}/filter.py" in names, folder.name
             assert f"msb/stream/filters/{folder.name}/README.md" in names, folder.name
     assert {"msb/schemas/processed.avsc", "msb/schemas/classified.avsc", "msb/crossmatch/rules.yaml"} <= names
+    # The columnar decoder's compiled executor and the source it also runs as (pure_engine); not Cython's C.
+    assert "msb/avro/_columns.py" in names and [n for n in names if n.startswith("msb/avro/_columns.cpython")]
+    assert not [n for n in names if n.endswith(".c")], sorted(n for n in names if n.endswith(".c"))
 
 
 def test_every_module_imports_from_the_wheel(wheel: Path, fresh: Path) -> None:

@@ -31,6 +31,7 @@ from msb.crossmatch.store import list_catalogs
 bootstrap = lab.connect()
 topic = lab.fresh_topic("ztf")
 replayed = lab.replay(bootstrap, lab.ztf_data(), topic).wait()
+NIGHT = lab.night_label(lab.ztf_data())  # for titles
 print(f"{replayed.alerts} alerts replayed into {topic} at {bootstrap}")
 
 # %% [markdown]
@@ -81,21 +82,21 @@ assert len(classified) == classified.candid.nunique() == replayed.alerts
 # and its separation in arcsec (`xm_<catalog>_sep`).
 #
 # Known asteroids are found from the alert itself: ZTF's pipeline gives the distance to the nearest
-# known solar-system object, `ssdistnr`. 145 alerts of the night lie within 5" of one; the rule
-# `known_asteroid` also asks for at most 5 detections at that spot (a fixed star would have more).
+# known solar-system object, `ssdistnr`. 145 alerts of the shared night lie within 5" of one; the
+# rule `known_asteroid` also asks for at most 5 detections at that spot (a fixed star would have more).
 
 # %%
 near_asteroid = classified.ssdistnr.between(0, 5, inclusive="left")
 print(f"{near_asteroid.sum()} alerts within 5\" of a known asteroid")
 lab.expect(int(near_asteroid.sum()), 145, "alerts within 5\" of a known asteroid")
 mpc = classified.classification == "Solar System MPC"
-assert mpc.sum() == (near_asteroid & (classified.ndethist <= 5)).sum()
+assert mpc.sum() == (near_asteroid & (classified.ndethist <= 5)).sum()  # the only rule of rank 1 decides alone
 
 mix = classified.classification.value_counts()
 hits = pd.Series(summary.hits).sort_values()
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
 mix.sort_values().plot.barh(ax=ax1, color="tab:blue")
-ax1.set(xlabel="alerts", title="classification mix, ZTF 2018-11-29")
+ax1.set(xlabel="alerts", title=f"classification mix, ZTF {NIGHT}")
 hits.plot.barh(ax=ax2, color="tab:orange")
 ax2.set(xlabel="alerts with a match", title="matches per catalog")
 plt.tight_layout()
@@ -104,7 +105,7 @@ plt.show()
 # %% [markdown]
 # ## 3. A sky map coloured by class
 #
-# The night's three exposures cover a few ZTF fields; each dot is an alert.
+# The shared night's three exposures cover a few ZTF fields; each dot is an alert.
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 6))
@@ -115,7 +116,7 @@ for i, cls in enumerate(mix.index):
     ax.scatter(sel.ra, sel.dec, s=10 if unknown else 24, color="lightgray" if unknown else palette[i % 20],
                label=f"{cls} ({len(sel)})")
 ax.invert_xaxis()  # RA increases to the left on the sky
-ax.set(xlabel="RA (deg)", ylabel="Dec (deg)", title="alerts of 2018-11-29 by early classification")
+ax.set(xlabel="RA (deg)", ylabel="Dec (deg)", title=f"alerts of {NIGHT} by early classification")
 ax.legend(fontsize=8, loc="best", markerscale=1.5)
 plt.show()
 
@@ -123,16 +124,18 @@ plt.show()
 # ## 4. One alert, explained
 #
 # Take the alert that a catalog decided (not an asteroid, not `Unknown`) with matches in the most
-# catalogs. `Crossmatcher` is the library the service runs; called on one position it returns
-# *every* match within each catalog's radius, not just the nearest, and the rules say why the
-# class was chosen.
+# catalogs — or, on a night where no catalog decided any, the alert with the most matches.
+# `Crossmatcher` is the library the service runs; called on one position it returns *every* match
+# within each catalog's radius, not just the nearest, and the rules say why the class was chosen.
 
 # %%
 decided = classified[~classified.classification.isin(["Unknown", "Solar System MPC"])]
-assert len(decided) > 0
+print(f"{len(decided)} of the {len(classified)} alerts were decided by a catalog")
 xm_columns = [c for c in classified.columns if c.startswith("xm_") and not c.endswith("_sep")]
-n_catalogs = decided[xm_columns].notna().sum(axis=1)
-alert = decided.assign(n_catalogs=n_catalogs).sort_values(["n_catalogs", "candid"], ascending=[False, True]).iloc[0]
+candidates = decided if len(decided) else classified
+n_catalogs = candidates[xm_columns].notna().sum(axis=1)
+alert = (candidates.assign(n_catalogs=n_catalogs).sort_values(["n_catalogs", "candid"], ascending=[False, True])
+         .iloc[0])
 print(f"{alert.objectId} (candid {alert.candid}) at RA {alert.ra:.5f}, Dec {alert.dec:.5f}: "
       f"{alert.classification!r} because of rule(s) {alert.classification_reason!r}")
 
@@ -148,7 +151,7 @@ for name, m in res.matches.items():
                      "catalog radius": xm.catalogs[name].manifest.radius_arcsec})
 display(pd.DataFrame(rows))  # noqa: F821
 rules = {r.name: r for r in Classifier().rules}
-for name in alert.classification_reason.split("+"):
+for name in filter(None, (alert.classification_reason or "").split("+")):
     print(f"rule {name} (rank {rules[name].rank}): {rules[name].why}")
 
 # %% [markdown]
@@ -157,12 +160,12 @@ for name in alert.classification_reason.split("+"):
 # Fink asks the CDS xMatch service which SIMBAD object lies within 1" of each alert. msb's
 # crossmatch has that backend too (`msb crossmatch --cds-url ...`, `msb.crossmatch.cds.CdsXmatch`): one
 # HTTP request per batch, and a batch the service cannot reach is labelled `Fail`, never silently
-# empty. The next cell tries it on the decided alerts; without network access it says so and the
-# classification stays with the local catalogs above.
+# empty. The next cell tries it on the decided alerts (or the first of the night if none was);
+# without network access it says so and the classification stays with the local catalogs above.
 
 # %%
 cds = CdsXmatch(timeout=10)
-sample = decided.head(20)
+sample = candidates.head(20)
 simbad = cds(sample.ra.to_numpy(), sample.dec.to_numpy())
 online = cds.last_error is None
 if online:

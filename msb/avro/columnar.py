@@ -35,19 +35,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from msb.avro import (
-    MAGIC,
-    AlertDecodeError,
-    ContainerDecoder,
-    SchemaStore,
-    WriterSchema,
-    _read_long,
-    _write_long,
-    container_header,
-    split_confluent,
-)
 from msb.avro import _columns as ex
+from msb.avro.confluent import split_confluent
+from msb.avro.container import MAGIC, ContainerDecoder, container_header
 from msb.avro.plan import ITEM, Column, K, ListColumn, Plan, PlanUnsupported, Projection, compile_plan, layout
+from msb.avro.registry import SchemaStore
+from msb.avro.schema import AlertDecodeError, WriterSchema, read_long, write_long
 
 ARROW_TYPES = {"double": pa.float64(), "float": pa.float32(), "long": pa.int64(), "int": pa.int32(),
                "bool": pa.bool_(), "string": pa.string(), "binary": pa.binary()}
@@ -271,8 +264,8 @@ class ColumnarDecoder:
         if msg[:4] == MAGIC:
             entry, head = self._container(msg)
             ws = entry.ws
-            count, pos = _read_long(msg, head)
-            size, pos = _read_long(msg, pos)
+            count, pos = read_long(msg, head)
+            size, pos = read_long(msg, pos)
             end = pos + size
             if count < 0 or size < 0 or end + 16 > len(msg):
                 raise AlertDecodeError("truncated Avro data block")
@@ -446,8 +439,8 @@ class RecordEncoder:
             key = tuple(items or ())
             enc = self._arrays.get(key)
             if enc is None:
-                body = b"".join(_write_long(len(v.encode())) + v.encode() for v in key)
-                enc = self._arrays[key] = (_write_long(len(key)) + body + b"\x00") if key else b"\x00"
+                body = b"".join(write_long(len(v.encode())) + v.encode() for v in key)
+                enc = self._arrays[key] = (write_long(len(key)) + body + b"\x00") if key else b"\x00"
             out.append(None if items is None else enc)
         return pa.array(out, pa.binary())
 

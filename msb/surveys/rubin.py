@@ -13,12 +13,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from msb.alert import MJD_TO_JD
 from msb.avro.columnar import ARROW_TYPES
 from msb.avro.plan import Column, ListColumn, Projection
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS, constant, empty_lists_for_null
 
 NAME = "rubin"
-MJD_TO_JD = 2400000.5
 RUBIN_BANDS = {"u": 0, "g": 1, "r": 2, "i": 3, "z": 4, "y": 5}
 AB_ZEROPOINT_NJY = 31.4  # m = -2.5 log10(f / nJy) + 31.4
 MAG_ERR = 1.0857362  # 2.5 / ln 10: d(mag) = 1.0857 d(flux) / flux

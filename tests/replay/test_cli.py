@@ -159,3 +159,18 @@ def test_consume_table(broker, topic, ztf_night: Path) -> None:
     assert lines[0].split()[:3] == ["objectId", "candid", "jd"]
     assert len(lines) == 4 and all(ln.startswith("ZTF") for ln in lines[1:])
     assert "3 alerts read" in res.stderr
+
+
+def test_replay_needs_only_its_own_extra(broker, topic, ztf_night: Path) -> None:
+    """`msb replay` imports nothing of the columnar stack (numpy, pyarrow, pandas...): it starts fast
+    and lean; it once imported the Arrow survey adapters through msb.alert at start."""
+    code = ("import sys\n"
+            "for name in ('numpy', 'pyarrow', 'pandas', 'pyspark', 'astropy'):\n"
+            "    sys.modules[name] = None  # importing it fails, as where it is not installed\n"
+            "from msb.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    res = subprocess.run([sys.executable, "-c", code, "replay", "--data", str(ztf_night), "--bootstrap",
+                          broker.bootstrap, "--topic", topic, "--limit", "20", "--metrics-port", "-1", "--no-progress"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(read_all(broker.bootstrap, topic)) == 20
