@@ -23,7 +23,7 @@ from msb import kafka, paths
 from msb.alert import packet_info
 from msb.avro import AlertDecoder
 from msb.broker import EmbeddedBroker, free_port, tansu_command, wait_for_port
-from msb.replay.replay import ReplayConfig, run_replay
+from msb_replay.replay import ReplayConfig, run_replay
 
 COMMAND = "make bench BENCH=replay"
 VISIT_ALERTS = 10_000

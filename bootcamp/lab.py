@@ -124,8 +124,8 @@ def replay(bootstrap: str, data: Path, topic: str, *, wire_format: str = "contai
            visit_interval: float | None = None, partitions: int = 2) -> Replay:
     """Starts ``msb replay`` (the library call) into ``topic`` in a background thread."""
     from msb.avro import SchemaStore
-    from msb.replay.pacing import Pace
-    from msb.replay.replay import ReplayConfig, run_replay
+    from msb_replay.pacing import Pace
+    from msb_replay.replay import ReplayConfig, run_replay
 
     cfg = ReplayConfig(
         data=[data], bootstrap=bootstrap, topic=topic, partitions=partitions,

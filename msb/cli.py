@@ -15,7 +15,7 @@ import sys
 # module -> the commands its register() adds (known here so a module that fails still has names)
 COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.broker": ("broker",),
-    "msb.replay.cli": ("replay",),
+    "msb_replay.cli": ("replay",),
     "msb.consume": ("consume",),
     "msb.topics": ("topics",),
     "msb.stream.cli": ("stream",),

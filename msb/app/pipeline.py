@@ -53,8 +53,8 @@ def kafka_for_run(bootstrap: str | None, out: Path, memory_warn: float) -> Itera
 
 def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
     from msb.avro import SchemaStore
-    from msb.replay.pacing import Pace
-    from msb.replay.replay import ReplayConfig, run_replay
+    from msb_replay.pacing import Pace
+    from msb_replay.replay import ReplayConfig, run_replay
 
     pace = Pace("visit-interval", args.visit_interval) if args.visit_interval else Pace("max")
     schemas = SchemaStore(args.schemas) if args.schemas and args.schemas.is_dir() else None

@@ -14,7 +14,7 @@ from msb.metrics import UNITS, MetricFactory, serve
 
 
 def _replay() -> CollectorRegistry:
-    from msb.replay.metrics import ReplayMetrics
+    from msb_replay.metrics import ReplayMetrics
 
     return ReplayMetrics().registry
 

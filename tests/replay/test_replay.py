@@ -14,8 +14,8 @@ from msb import kafka, paths
 from msb.alert import packet_info
 from msb.avro import AlertDecoder, SchemaStore
 from msb.broker import EmbeddedBroker
-from msb.replay.pacing import Pace
-from msb.replay.replay import ReplayConfig, run_replay
+from msb_replay.pacing import Pace
+from msb_replay.replay import ReplayConfig, run_replay
 
 from .helpers import files, read_all
 

@@ -9,7 +9,7 @@ from msb import paths
 from msb.alert import packet_info, summary
 from msb.avro import AlertDecoder, SchemaStore
 from msb.broker import EmbeddedBroker
-from msb.replay.replay import ReplayConfig, run_replay
+from msb_replay.replay import ReplayConfig, run_replay
 
 from .helpers import files, read_all
 

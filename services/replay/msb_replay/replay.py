@@ -22,9 +22,9 @@ from msb.alert import PacketInfo, Survey, packet_info
 from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for, with_new_ids
 from msb.metrics import serve
 from msb.progress import Reporter
-from msb.replay.metrics import ReplayMetrics
-from msb.replay.pacing import Pace, sleep_until
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
+from msb_replay.metrics import ReplayMetrics
+from msb_replay.pacing import Pace, sleep_until
 
 log = logging.getLogger("msb.replay")
 

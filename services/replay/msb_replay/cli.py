@@ -72,8 +72,8 @@ def _positive(text: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from msb.avro import SchemaStore
-    from msb.replay.pacing import Pace
-    from msb.replay.replay import BadPacket, ReplayConfig, run_replay
+    from msb_replay.pacing import Pace
+    from msb_replay.replay import BadPacket, ReplayConfig, run_replay
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.visit_interval is not None:
