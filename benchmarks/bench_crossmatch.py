@@ -46,9 +46,9 @@ def bench_vsx(store: Path, source: Path) -> dict[str, object]:
     import astropy.units as u
     from astropy.coordinates import SkyCoord
 
-    from msb.crossmatch.defaults import DEFAULTS
-    from msb.crossmatch.sky import nearest
-    from msb.crossmatch.store import Catalog, build
+    from msb_crossmatch.defaults import DEFAULTS
+    from msb_crossmatch.sky import nearest
+    from msb_crossmatch.store import Catalog, build
 
     spec = next(s for s in DEFAULTS if s.name == "vsx")
     t0 = time.perf_counter()
@@ -108,9 +108,9 @@ def _big(rows: int, tmp: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
     import pyarrow.parquet as pq
     from astropy.coordinates import SkyCoord
 
-    from msb.crossmatch.ingest import Columns
-    from msb.crossmatch.sky import nearest
-    from msb.crossmatch.store import Catalog, build
+    from msb_crossmatch.ingest import Columns
+    from msb_crossmatch.sky import nearest
+    from msb_crossmatch.store import Catalog, build
 
     src = Path(tmp) / "synthetic.parquet"
     t_gen = _generate(src, rows)
@@ -149,7 +149,7 @@ def _big(rows: int, tmp: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
             tab = pa.concat_tables([pq.read_table(f, columns=["ra", "dec"]) for f in cat._files(parts)])
             sub = SkyCoord(tab["ra"].to_numpy() * u.deg, tab["dec"].to_numpy() * u.deg)
             i, d2, _ = SkyCoord(ra * u.deg, dec * u.deg).match_to_catalog_sky(sub)
-            from msb.crossmatch.sky import Pairs
+            from msb_crossmatch.sky import Pairs
 
             row, sep = nearest(Pairs(res.alert, np.arange(len(res.alert)), res.sep_arcsec), BATCH)
             within = d2.arcsec <= 1.0

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.consume": ("consume",),
     "msb.topics": ("topics",),
     "msb.stream.cli": ("stream",),
-    "msb.crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
+    "msb_crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
     "msb.app.pipeline": ("run",),
     "msb.app.scale": ("scale",),
 }

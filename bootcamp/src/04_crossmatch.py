@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from msb import paths
-from msb.crossmatch.cds import FAIL, CdsXmatch
-from msb.crossmatch.defaults import build_default_catalogs
-from msb.crossmatch.match import EVIDENCE, Crossmatcher
-from msb.crossmatch.rules import Classifier
-from msb.crossmatch.service import CrossmatchConfig, run_service
-from msb.crossmatch.store import list_catalogs
+from msb_crossmatch.cds import FAIL, CdsXmatch
+from msb_crossmatch.defaults import build_default_catalogs
+from msb_crossmatch.match import EVIDENCE, Crossmatcher
+from msb_crossmatch.rules import Classifier
+from msb_crossmatch.service import CrossmatchConfig, run_service
+from msb_crossmatch.store import list_catalogs
 
 bootstrap = lab.connect()
 topic = lab.fresh_topic("ztf")
@@ -158,7 +158,7 @@ for name in filter(None, (alert.classification_reason or "").split("+")):
 # ## 5. SIMBAD through CDS xMatch (online only)
 #
 # Fink asks the CDS xMatch service which SIMBAD object lies within 1" of each alert. msb's
-# crossmatch has that backend too (`msb crossmatch --cds-url ...`, `msb.crossmatch.cds.CdsXmatch`): one
+# crossmatch has that backend too (`msb crossmatch --cds-url ...`, `msb_crossmatch.cds.CdsXmatch`): one
 # HTTP request per batch, and a batch the service cannot reach is labelled `Fail`, never silently
 # empty. The next cell tries it on the decided alerts (or the first of the night if none was);
 # without network access it says so and the classification stays with the local catalogs above.
@@ -191,7 +191,7 @@ else:
 #    separation, and their most common VSX types?
 # 2. Classify a position of your choice with `xm.run`: for example the centre of the Andromeda galaxy
 #    (RA 10.6847°, Dec +41.2690°). Which catalogs match?
-# 3. The rules live in `services/crossmatch/rules.yaml`. List them by rank with `Classifier().rules`.
+# 3. The rules live in `services/crossmatch/msb_crossmatch/rules.yaml`. List them by rank with `Classifier().rules`.
 #    Which rank wins when a VSX variable is also a Gaia star?
 
 # %% solution

@@ -72,8 +72,8 @@ def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
 
 def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
     """The default catalogs from ../shared, built once and reused while their sources are unchanged."""
-    from msb.crossmatch.defaults import build_default_catalogs
     from msb.progress import Reporter
+    from msb_crossmatch.defaults import build_default_catalogs
 
     report = Reporter("catalogs")
     built = build_default_catalogs(args.catalogs, log=report.log)
@@ -116,7 +116,7 @@ def passed_candids(archive: Path) -> set[int]:
 
 
 def _crossmatch(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb.crossmatch.service import CrossmatchConfig, run_service
+    from msb_crossmatch.service import CrossmatchConfig, run_service
 
     expected = len(passed_candids(args.out / "archive"))
     summary = run_service(

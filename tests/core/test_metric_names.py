@@ -26,7 +26,7 @@ def _stream() -> CollectorRegistry:
 
 
 def _crossmatch() -> CollectorRegistry:
-    from msb.crossmatch.metrics import CrossmatchMetrics
+    from msb_crossmatch.metrics import CrossmatchMetrics
 
     return CrossmatchMetrics().registry
 

@@ -12,9 +12,9 @@ import fastavro
 import pytest
 
 from msb.avro import AlertDecoder
-from msb.crossmatch.defaults import build_default_catalogs
-from msb.crossmatch.match import Crossmatcher
 from msb.schemas import PROCESSED
+from msb_crossmatch.defaults import build_default_catalogs
+from msb_crossmatch.match import Crossmatcher
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from msb.crossmatch.api import MAX_POSITIONS, ApiServer, State, build_app
-from msb.crossmatch.metrics import CrossmatchMetrics
+from msb_crossmatch.api import MAX_POSITIONS, ApiServer, State, build_app
+from msb_crossmatch.metrics import CrossmatchMetrics
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,12 @@ import pytest
 import requests
 
 from msb import cli
-from msb.crossmatch import api
-from msb.crossmatch.cli import api_limits
-from msb.crossmatch.ingest import Columns
-from msb.crossmatch.limits import ApiLimits
-from msb.crossmatch.match import Crossmatcher
-from msb.crossmatch.store import Catalog, build
+from msb_crossmatch import api
+from msb_crossmatch.cli import api_limits
+from msb_crossmatch.ingest import Columns
+from msb_crossmatch.limits import ApiLimits
+from msb_crossmatch.match import Crossmatcher
+from msb_crossmatch.store import Catalog, build
 
 # The product's bounds (issue 16), not tuned to this machine.
 ANSWER_S = 2.0

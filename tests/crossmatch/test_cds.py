@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from msb.crossmatch.api import ApiServer
-from msb.crossmatch.cds import FAIL, CdsXmatch
-from msb.crossmatch.match import Crossmatcher
+from msb_crossmatch.api import ApiServer
+from msb_crossmatch.cds import FAIL, CdsXmatch
+from msb_crossmatch.match import Crossmatcher
 
 
 def fake_cds(mode: dict[str, str]) -> web.Application:

@@ -11,9 +11,9 @@ import pytest
 from astropy.table import Table
 
 from msb.cli import main
-from msb.crossmatch.defaults import DEFAULTS, build_default_catalogs
-from msb.crossmatch.ingest import CatalogError, Columns
-from msb.crossmatch.store import Catalog, build, list_catalogs
+from msb_crossmatch.defaults import DEFAULTS, build_default_catalogs
+from msb_crossmatch.ingest import CatalogError, Columns
+from msb_crossmatch.store import Catalog, build, list_catalogs
 
 
 def test_missing_column_names_the_columns_there_are(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord, search_around_sky
 
-from msb.crossmatch.ingest import Columns
-from msb.crossmatch.sky import ZoneIndex, angular_separation_deg, nearest
-from msb.crossmatch.store import Catalog, build
+from msb_crossmatch.ingest import Columns
+from msb_crossmatch.sky import ZoneIndex, angular_separation_deg, nearest
+from msb_crossmatch.store import Catalog, build
 
 
 def sky_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

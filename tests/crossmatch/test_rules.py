@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from msb.crossmatch.rules import AMBIGUOUS, RULES_FILE, UNKNOWN, Classifier, RulesError
+from msb_crossmatch.rules import AMBIGUOUS, RULES_FILE, UNKNOWN, Classifier, RulesError
 
 RULES = yaml.safe_load(RULES_FILE.read_text())["rules"]
 

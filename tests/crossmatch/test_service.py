@@ -16,10 +16,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from msb import kafka, livestream
 from msb.avro import AlertDecoder
-from msb.crossmatch.match import Crossmatcher
-from msb.crossmatch.records import missing_processed_fields, output_schema
-from msb.crossmatch.service import CrossmatchConfig, CrossmatchService
 from msb.schemas import CLASSIFIED as SCHEMA_FILE
+from msb_crossmatch.match import Crossmatcher
+from msb_crossmatch.records import missing_processed_fields, output_schema
+from msb_crossmatch.service import CrossmatchConfig, CrossmatchService
 
 SESSION_MS = 6000  # tansu joins take session.timeout.ms / 2
 

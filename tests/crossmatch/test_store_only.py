@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from msb import paths
-from msb.crossmatch.match import Crossmatcher
-from msb.crossmatch.rules import SIMBAD_LABELS, RulesError, simbad_labels
+from msb_crossmatch.match import Crossmatcher
+from msb_crossmatch.rules import SIMBAD_LABELS, RulesError, simbad_labels
 
 
 def test_store_carries_the_labels_and_needs_no_shared_folder(store: Path, xm: Crossmatcher,

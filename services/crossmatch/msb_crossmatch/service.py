@@ -29,12 +29,13 @@ import pyarrow.compute as pc
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from msb import kafka, livestream
-from msb.crossmatch.api import ApiServer, State, build_app
-from msb.crossmatch.cds import CdsXmatch
-from msb.crossmatch.limits import ApiLimits
-from msb.crossmatch.match import BatchResult, Crossmatcher
-from msb.crossmatch.metrics import CrossmatchMetrics
-from msb.crossmatch.records import (
+from msb.paths import catalog_store
+from msb_crossmatch.api import ApiServer, State, build_app
+from msb_crossmatch.cds import CdsXmatch
+from msb_crossmatch.limits import ApiLimits
+from msb_crossmatch.match import BatchResult, Crossmatcher
+from msb_crossmatch.metrics import CrossmatchMetrics
+from msb_crossmatch.records import (
     Inputs,
     arrow_schema,
     classified_table,
@@ -44,7 +45,6 @@ from msb.crossmatch.records import (
     read_inputs,
     write_parquet,
 )
-from msb.paths import catalog_store
 
 log = logging.getLogger("msb.crossmatch")
 

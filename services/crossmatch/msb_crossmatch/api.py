@@ -25,10 +25,10 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from msb.crossmatch.limits import MAX_POSITIONS, ApiLimits
-from msb.crossmatch.match import EVIDENCE, BatchResult, Crossmatcher, display_value
-from msb.crossmatch.metrics import CrossmatchMetrics
-from msb.crossmatch.store import Matches
+from msb_crossmatch.limits import MAX_POSITIONS, ApiLimits
+from msb_crossmatch.match import EVIDENCE, BatchResult, Crossmatcher, display_value
+from msb_crossmatch.metrics import CrossmatchMetrics
+from msb_crossmatch.store import Matches
 
 MAX_RADIUS_ARCSEC = 3600.0
 MAX_RA_DEG = 360.0  # right ascensions in [-360, 360] are wrapped into [0, 360)

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cdshealpix.nested import lonlat_to_healpix, neighbours
 
-from msb.crossmatch.ingest import CatalogError, Chunk, Columns, read_chunks
-from msb.crossmatch.sky import ARCSEC, ZoneIndex
+from msb_crossmatch.ingest import CatalogError, Chunk, Columns, read_chunks
+from msb_crossmatch.sky import ARCSEC, ZoneIndex
 
 FORMAT = "msb-catalog/1"
 HPX_ORDER = 29  # nested index stored per row: the finest order, so any coarser order is a shift

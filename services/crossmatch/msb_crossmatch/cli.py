@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from msb.cliutil import HelpFormatter
-from msb.crossmatch.limits import ApiLimits
 from msb.paths import catalog_store
+from msb_crossmatch.limits import ApiLimits
 
 if TYPE_CHECKING:  # the command functions import it: msb --help stays light
     from msb.progress import Reporter
@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _api_limit_flags(parser: argparse.ArgumentParser) -> None:
-    """What one HTTP request may ask (msb.crossmatch.limits.ApiLimits): each excess is refused with a
+    """What one HTTP request may ask (msb_crossmatch.limits.ApiLimits): each excess is refused with a
     4xx that tells the client what to change, so no client can starve the others or the probes."""
     d = ApiLimits()
     g = parser.add_argument_group(
@@ -181,9 +181,9 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from msb.crossmatch.ingest import Columns
-    from msb.crossmatch.store import build
     from msb.progress import Reporter
+    from msb_crossmatch.ingest import Columns
+    from msb_crossmatch.store import build
 
     cols = Columns(args.ra, args.dec, label=args.type, id=args.id, radius=args.radius_column,
                    radius_scale=args.radius_scale, unit=args.unit)
@@ -201,7 +201,7 @@ def _add(args: argparse.Namespace) -> int:
 
 def _reported(command: str, rep: Reporter, build: Callable[[], T]) -> T | None:
     """Runs a build under its progress display; a bad catalog file is reported by name (None)."""
-    from msb.crossmatch.ingest import CatalogError
+    from msb_crossmatch.ingest import CatalogError
 
     try:
         result = build()
@@ -214,7 +214,7 @@ def _reported(command: str, rep: Reporter, build: Callable[[], T]) -> T | None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from msb.crossmatch.store import list_catalogs
+    from msb_crossmatch.store import list_catalogs
 
     store = _store(args)
     ms = list_catalogs(store)
@@ -232,8 +232,8 @@ def _list(args: argparse.Namespace) -> int:
 def _build_defaults(args: argparse.Namespace) -> int:
     import time
 
-    from msb.crossmatch.defaults import build_default_catalogs, default_rows_hint
     from msb.progress import Reporter
+    from msb_crossmatch.defaults import build_default_catalogs, default_rows_hint
 
     store = _store(args)
     rep = Reporter("default catalogs", total=default_rows_hint())
@@ -252,9 +252,9 @@ def _build_defaults(args: argparse.Namespace) -> int:
 def _crossmatch(args: argparse.Namespace) -> int:
     import logging
 
-    from msb.crossmatch.ingest import CatalogError
-    from msb.crossmatch.service import CrossmatchConfig, CrossmatchService, run_service
     from msb.kafka import KafkaUnreachable, default_bootstrap
+    from msb_crossmatch.ingest import CatalogError
+    from msb_crossmatch.service import CrossmatchConfig, CrossmatchService, run_service
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     cfg = CrossmatchConfig(

@@ -23,9 +23,9 @@ from msb.alert import survey_of
 from msb.avro import SchemaStore, WriterSchema
 from msb.avro.columnar import ColumnarDecoder, RecordEncoder, Target
 from msb.avro.plan import Column, Projection
-from msb.crossmatch.match import EVIDENCE, BatchResult
 from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
 from msb.surveys import ADAPTERS, target
+from msb_crossmatch.match import EVIDENCE, BatchResult
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
 # What the crossmatch reads from a processed record: the contract must carry it (see the tests).

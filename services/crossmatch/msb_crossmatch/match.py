@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from msb.crossmatch.rules import Classifier, simbad_labels, simbad_labels_file
-from msb.crossmatch.sky import Pairs, nearest
-from msb.crossmatch.store import Catalog, Matches, open_catalogs
+from msb_crossmatch.rules import Classifier, simbad_labels, simbad_labels_file
+from msb_crossmatch.sky import Pairs, nearest
+from msb_crossmatch.store import Catalog, Matches, open_catalogs
 
 # The alert fields the rules may read besides the matches (rules.yaml `when:` conditions); the
 # service takes them from each alert and the HTTP API from each request position.

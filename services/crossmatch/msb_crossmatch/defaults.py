@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from msb import paths
-from msb.crossmatch.ingest import Columns
-from msb.crossmatch.rules import SIMBAD_LABELS
-from msb.crossmatch.store import Manifest, build, build_spec, source_fingerprint
+from msb_crossmatch.ingest import Columns
+from msb_crossmatch.rules import SIMBAD_LABELS
+from msb_crossmatch.store import Manifest, build, build_spec, source_fingerprint
 
 
 @dataclass(frozen=True)
