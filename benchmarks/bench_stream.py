@@ -102,9 +102,9 @@ def send(bootstrap: str, topic: str, msgs: list[tuple[bytes, bytes]]) -> float:
 def plain_loop(bootstrap: str, topic: str, parts: list[int], quality: str) -> tuple[int, float]:
     """One process: consume, decode, cut, filters, encode, produce the outputs. (alerts, seconds)."""
     from msb.kafka import produce
-    from msb.stream import filters
-    from msb.stream import quality as q
-    from msb.stream.decode import BatchDecoder, DecodeSettings
+    from msb_stream import filters
+    from msb_stream import quality as q
+    from msb_stream.decode import BatchDecoder, DecodeSettings
 
     dec = BatchDecoder(DecodeSettings(quality=q.conditions(quality), filters=filters.select(None),
                                       schema_dir=str(paths.rubin_schemas())))
@@ -148,7 +148,7 @@ def two_processes(fn: Any, args: list[tuple[Any, ...]]) -> float:
 
 
 def spark_run(b: str, topic: str, tmp: str, name: str, **kw: Any) -> Any:
-    from msb.stream.job import StreamConfig, StreamJob
+    from msb_stream.job import StreamConfig, StreamJob
 
     cfg = StreamConfig(bootstrap=b, topic=topic, archive=f"{tmp}/{name}-a", checkpoint=f"{tmp}/{name}-c",
                        available_now=True, metrics_port=None, topic_prefix=f"bench-{name}-", **kw)
@@ -170,7 +170,7 @@ def intercept(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 def visit(b: str, tmp: str, msgs: list[tuple[bytes, bytes]]) -> dict[str, float]:
     """A Rubin-size visit sent as one burst into the running job."""
-    from msb.stream.job import StreamConfig, StreamJob
+    from msb_stream.job import StreamConfig, StreamJob
 
     job = StreamJob(StreamConfig(bootstrap=b, topic="visit", archive=f"{tmp}/v-a", checkpoint=f"{tmp}/v-c",
                                  quality="rubin", starting_offsets="latest", metrics_port=None,
@@ -224,7 +224,7 @@ def load_reading(start: tuple[float, ...]) -> str:
 
 
 def main() -> None:
-    from msb.stream.session import build_session
+    from msb_stream.session import build_session
 
     load = os.getloadavg()
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory(prefix="msb-bench-stream-") as tmp:

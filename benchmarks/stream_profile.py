@@ -30,11 +30,11 @@ def profile(bootstrap: str, topic: str, n: int, quality: str, schemas: str | Non
     from confluent_kafka import Consumer, TopicPartition
 
     from msb.kafka import consumer_config, producer_config, sent_ns
-    from msb.stream import filters
-    from msb.stream import quality as q
-    from msb.stream.decode import BatchDecoder, DecodeSettings
-    from msb.stream.kafka_source import KafkaRange, read_messages
-    from msb.stream.outputs import OutputSettings, TaskWriter, settings_option
+    from msb_stream import filters
+    from msb_stream import quality as q
+    from msb_stream.decode import BatchDecoder, DecodeSettings
+    from msb_stream.kafka_source import KafkaRange, read_messages
+    from msb_stream.outputs import OutputSettings, TaskWriter, settings_option
 
     probe = Consumer(consumer_config(bootstrap, group="msb-profile"))
     n = min(n, probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])

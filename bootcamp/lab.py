@@ -147,6 +147,6 @@ def replay(bootstrap: str, data: Path, topic: str, *, wire_format: str = "contai
 
 def spark_session() -> Any:
     """msb's local SparkSession (local[2], msb's Kafka data sources registered); ~20 s the first time."""
-    from msb.stream.session import build_session
+    from msb_stream.session import build_session
 
     return build_session(master="local[2]", app_name="msb-bootcamp")

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb_replay.cli": ("replay",),
     "msb.consume": ("consume",),
     "msb.topics": ("topics",),
-    "msb.stream.cli": ("stream",),
+    "msb_stream.cli": ("stream",),
     "msb_crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
     "msb.app.pipeline": ("run",),
     "msb.app.scale": ("scale",),

@@ -46,7 +46,7 @@ def topic() -> str:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession per test session (it costs ~20 s to start)."""
-    from msb.stream.session import build_session
+    from msb_stream.session import build_session
 
     session = build_session(master="local[2]", app_name="msb-tests")
     yield session

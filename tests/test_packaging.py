@@ -67,7 +67,7 @@ def test_every_module_imports_from_the_wheel(wheel: Path, fresh: Path) -> None:
             "for m in sys.argv[1:]:\n"
             "    mod = importlib.import_module(m)\n"
             "    assert mod.__file__.startswith(sys.prefix), (m, mod.__file__)  # the wheel's copy, not the tree's\n"
-            "from msb.stream import filters\n"
+            "from msb_stream import filters\n"
             "print(sorted(filters.discover()))\n")
     res = _run(fresh, "-c", code, *modules)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.cutouts import stamp_array
-from msb.stream.decode import DecodeSettings, settings_option
+from msb_stream.decode import DecodeSettings, settings_option
 
 bootstrap = lab.connect()
 print("Kafka at", bootstrap)
@@ -73,8 +73,8 @@ consumer.close()
 # ## 2. Spark reads the topic
 #
 # Spark's own Kafka connector is a JVM jar from Maven. msb brings a Kafka source written in Python
-# on PySpark's Data Source API (`spark/kafka_source.py`), with the same options and columns:
-# format `msbkafka`. `lab.spark_session()` is `msb.stream.session.build_session`: a local session
+# on PySpark's Data Source API (`spark/msb_stream/kafka_source.py`), with the same options and columns:
+# format `msbkafka`. `lab.spark_session()` is `msb_stream.session.build_session`: a local session
 # (`local[2]`) with msb's sources registered. Starting it takes ~20 s.
 
 # %%
@@ -89,7 +89,7 @@ raw.printSchema()
 # %% [markdown]
 # `value` holds the Avro packet. Rather than ship 60 KB packets into the JVM and back to decode
 # them, msb's stream job reads *and* decodes in the same Python task: format `msbalerts`, with the
-# decoding settings as an option (`msb.stream.decode.DecodeSettings`). Each alert becomes a flat row:
+# decoding settings as an option (`msb_stream.decode.DecodeSettings`). Each alert becomes a flat row:
 # ZTF's candidate fields as columns, the history as `prv` (an array of structs), and here the
 # cutouts too (`keep_cutouts`).
 #

@@ -26,9 +26,9 @@ from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.avro import AlertDecoder
-from msb.stream import filters, quality
-from msb.stream.decode import DecodeSettings, settings_option
-from msb.stream.job import StreamConfig, run_stream
+from msb_stream import filters, quality
+from msb_stream.decode import DecodeSettings, settings_option
+from msb_stream.job import StreamConfig, run_stream
 
 bootstrap = lab.connect()
 topic = lab.fresh_topic("ztf")
@@ -42,7 +42,7 @@ spark = lab.spark_session()
 #
 # Most alerts are not astrophysical: subtraction artefacts, bad pixels, cosmic rays. ZTF scores each
 # candidate with a real-bogus classifier (`rb`, `drb`) and counts bad pixels (`nbad`). A broker's
-# first step is a *quality cut*. msb's presets (`msb.stream.quality`):
+# first step is a *quality cut*. msb's presets (`msb_stream.quality`):
 
 # %%
 presets = pd.DataFrame([{"preset": name, "conditions": quality.describe(conds)}
@@ -104,7 +104,7 @@ plt.show()
 # positive difference (`isdiffpos` = `t`) at least 0.3 mag brighter than the previous detection in
 # the same filter.
 #
-# msb ships five filters (`spark/filters/`); `known_sso` keeps alerts within 5" of a known
+# msb ships five filters (`spark/msb_stream/filters/`); `known_sso` keeps alerts within 5" of a known
 # asteroid. On the whole shared night (before any quality cut) it keeps 145. A night may hold no
 # brightening alert at all: the cells below then say so, and the topic they fill stays empty.
 
@@ -190,8 +190,8 @@ folder.mkdir(parents=True, exist_ok=True)
     "# brightening\n\nPositive difference alerts at least 0.3 mag brighter than the previous detection "
     "in the same filter: rising transients, outbursts, flares.\n")
 (folder / "test_filter.py").write_text(textwrap.dedent("""\
-    from msb.stream.filters import load
-    from msb.stream.filters.testing import frame
+    from msb_stream.filters import load
+    from msb_stream.filters.testing import frame
 
     from pathlib import Path
 
@@ -214,7 +214,7 @@ print("discovered:", filters.description(filters.discover([plugins])["brightenin
 # on the fink cut. In a terminal:
 #
 # ```
-# msb stream --topic <topic> --quality fink --filters-dir spark/filters \
+# msb stream --topic <topic> --quality fink --filters-dir spark/msb_stream/filters \
 #     --filters-dir out/bootcamp/03_filtering/filters --archive ... --checkpoint ... --available-now
 # ```
 #

@@ -29,9 +29,9 @@ from msb import kafka
 from msb.alert import summary
 from msb.avro import AlertDecoder, SchemaStore, rubin_schema_id, split_confluent
 from msb.cutouts import stamp_array
-from msb.stream import filters, quality
-from msb.stream.decode import DecodeSettings, settings_option
 from msb.surveys.rubin import RUBIN_BANDS, flux_to_mag
+from msb_stream import filters, quality
+from msb_stream.decode import DecodeSettings, settings_option
 
 bootstrap = lab.connect()
 schemas = lab.rubin_schemas()

@@ -84,7 +84,7 @@ def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
 
 
 def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb.stream.job import StreamConfig, run_stream
+    from msb_stream.job import StreamConfig, run_stream
 
     summary = run_stream(StreamConfig(
         bootstrap=bootstrap, topic=topics.raw, archive=str(args.out / "archive"),

@@ -362,8 +362,8 @@ for name in [m for m in sys.modules if m.startswith("msb.") and m not in ("msb.a
     del sys.modules[name]
 from msb.avro import columnar as again
 assert not again.compiled()
-from msb.stream.decode import BatchDecoder, DecodeSettings
-from msb.stream import quality
+from msb_stream.decode import BatchDecoder, DecodeSettings
+from msb_stream import quality
 from msb import paths
 values = [p.read_bytes() for p in sorted(paths.ztf_night().glob("*.avro"))[:40]]
 batch = BatchDecoder(DecodeSettings(quality=quality.conditions("fink"))).finish(
@@ -372,8 +372,8 @@ print(batch.num_rows, sum(batch.column("quality_pass").to_pylist()), batch.colum
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    from msb.stream import quality
-    from msb.stream.decode import BatchDecoder, DecodeSettings
+    from msb_stream import quality
+    from msb_stream.decode import BatchDecoder, DecodeSettings
 
     values = [p.read_bytes() for p in sorted(paths.ztf_night().glob("*.avro"))[:40]]
     batch = BatchDecoder(DecodeSettings(quality=quality.conditions("fink"))).finish(

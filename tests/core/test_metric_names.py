@@ -20,7 +20,7 @@ def _replay() -> CollectorRegistry:
 
 
 def _stream() -> CollectorRegistry:
-    from msb.stream.metrics import StreamMetrics
+    from msb_stream.metrics import StreamMetrics
 
     return StreamMetrics().registry
 

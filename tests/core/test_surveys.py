@@ -9,10 +9,10 @@ from msb import paths
 from msb.alert import Survey, summary, survey_of
 from msb.avro import AlertDecoder, SchemaStore
 from msb.sources import Packet, iter_packets
-from msb.stream.decode import BatchDecoder, DecodeSettings
 from msb.surveys import ADAPTERS, adapter_for, row
 from msb.surveys.common import SUMMARY_FIELDS
 from msb_crossmatch.records import input_decoder, read_inputs
+from msb_stream.decode import BatchDecoder, DecodeSettings
 
 
 def _alerts(folder, n: int = 40) -> list[tuple[Survey, dict, bytes]]:

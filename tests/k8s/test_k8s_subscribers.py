@@ -12,7 +12,7 @@ import pytest
 from k8s_support import CHART, find, notes, one, pod_spec, render
 
 from msb.cli import build_parser
-from msb.stream.cli import config_from_args
+from msb_stream.cli import config_from_args
 
 helm_python = pytest.importorskip("helm_python")
 

@@ -13,7 +13,7 @@ import pytest
 
 from msb import paths
 from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
-from msb.stream.job import StreamConfig, run_stream
+from msb_stream.job import StreamConfig, run_stream
 from tests.stream.helpers import fink, packets, produce, run, ztf_key, ztf_pure
 
 CORRUPT = [b"not an alert at all", None]  # plus a truncated real packet, added below

@@ -30,7 +30,7 @@ def ztf_pure(c: dict[str, Any]) -> bool:
 
 def run(broker: Any, topic: str, tmp: Path, quality: str, **kw: Any) -> Any:
     """The stream job on ``topic`` with the ZTF filters, outputs prefixed ``<topic>-<quality>-``."""
-    from msb.stream.job import StreamConfig, run_stream
+    from msb_stream.job import StreamConfig, run_stream
 
     cfg = StreamConfig(bootstrap=broker.bootstrap, topic=topic, archive=str(tmp / "archive"),
                        checkpoint=str(tmp / "ckpt"), quality=quality, available_now=True,

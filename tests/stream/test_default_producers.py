@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
 from msb.kafka import ensure_topic, wait_for_kafka
-from msb.stream.job import StreamConfig, StreamJob, run_stream
+from msb_stream.job import StreamConfig, StreamJob, run_stream
 from tests.replay.helpers import msb
 from tests.stream.helpers import packets, ztf_key
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from msb.alert import Survey
-from msb.stream.decode import survey_columns
-from msb.stream.filters import discover, load, select
+from msb_stream.decode import survey_columns
+from msb_stream.filters import discover, load, select
 
 
 def _filter(folder: Path, name: str, columns: str) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from msb.kafka import java_client_config
-from msb.stream.job import StreamConfig, StreamJob
+from msb_stream.job import StreamConfig, StreamJob
 
 CHART_ENV = {  # what the chart sets with Strimzi authentication on and a CA Secret
     "MSB_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
-from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, produce_batches, read_range
+from msb_stream.kafka_source import KafkaRange, KafkaStreamReader, produce_batches, read_range
 from tests.stream.helpers import consume_all, produce
 
 

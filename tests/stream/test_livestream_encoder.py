@@ -1,4 +1,4 @@
-"""msb.stream.livestream: each published alert's Livestream (key, value) from the packet msb read, in
+"""msb_stream.livestream: each published alert's Livestream (key, value) from the packet msb read, in
 every packet form the stream takes, equal to fastavro's encoding of the alert with msb's fields."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow as pa
 from msb import paths
 from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
 from msb.schemas import LIVESTREAM, field_names
-from msb.stream.livestream import SOURCES, LivestreamEncoder
+from msb_stream.livestream import SOURCES, LivestreamEncoder
 
 
 def test_key_and_value_for_container_deflate_and_confluent_packets(ztf_night: Path, rubin_dir: Path) -> None:

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from msb import paths
 from msb.avro import AlertDecoder, SchemaStore, encode_confluent
-from msb.stream.job import StreamConfig, run_stream
+from msb_stream.job import StreamConfig, run_stream
 from tests.stream.helpers import candids, filter_candids, packets, produce
 
 

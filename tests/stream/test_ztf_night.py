@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from msb.avro import AlertDecoder
 from msb.schemas import PROCESSED, field_names
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import real_frame
+from msb_stream.filters import BUILTIN_DIR, load
+from msb_stream.filters.testing import real_frame
 from tests.stream.helpers import FILTERS, candids, consume_all, filter_candids, livestream_record, produce, run, ztf_key
 
 

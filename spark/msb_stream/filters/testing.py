@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from msb import paths
 from msb.sources import Packet, iter_packets
-from msb.stream.decode import BatchDecoder, DecodeSettings, arrow_schema, filter_frame
+from msb_stream.decode import BatchDecoder, DecodeSettings, arrow_schema, filter_frame
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -12,8 +12,8 @@ import pyspark
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
-from msb.stream.alert_source import MsbAlerts
-from msb.stream.kafka_source import MsbKafka
+from msb_stream.alert_source import MsbAlerts
+from msb_stream.kafka_source import MsbKafka
 
 LOCAL_LOG4J = Path(__file__).resolve().parent / "log4j2-local.properties"
 
@@ -69,7 +69,7 @@ def build_session(master: str = "local[2]", app_name: str = "msb-stream", conf: 
                   ) -> SparkSession:
     """A SparkSession on ``master`` with our data source registered.
 
-    ``conf`` adds or overrides settings (e.g. the Kubernetes flags of msb.stream.k8s).
+    ``conf`` adds or overrides settings (e.g. the Kubernetes flags of msb_stream.k8s).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     local = master.startswith("local")

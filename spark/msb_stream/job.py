@@ -34,15 +34,15 @@ import pyspark
 from msb import livestream
 from msb.kafka import client_config, ensure_topic, java_client_config, producer_config, wait_for_kafka
 from msb.metrics import serve
-from msb.stream import filters as filters_mod
-from msb.stream import quality as quality_mod
-from msb.stream.archive import Archive
-from msb.stream.decode import DecodeSettings, settings_option
-from msb.stream.metrics import MetricsListener, StreamMetrics
-from msb.stream.outputs import OUTCOME_DDL, OutputSettings, decode_and_write
-from msb.stream.outputs import settings_option as outputs_option
-from msb.stream.session import build_session
-from msb.stream.summary import StreamSummary, StreamTopics
+from msb_stream import filters as filters_mod
+from msb_stream import quality as quality_mod
+from msb_stream.archive import Archive
+from msb_stream.decode import DecodeSettings, settings_option
+from msb_stream.metrics import MetricsListener, StreamMetrics
+from msb_stream.outputs import OUTCOME_DDL, OutputSettings, decode_and_write
+from msb_stream.outputs import settings_option as outputs_option
+from msb_stream.session import build_session
+from msb_stream.summary import StreamSummary, StreamTopics
 
 
 @dataclass
@@ -119,8 +119,8 @@ def kafka_format(choice: str) -> str:
 def warm_up(decode: str, outputs: str, batches: Iterator[Any]) -> Iterator[Any]:
     """A Python worker made ready for the stream: its imports done, its decoder built (schemas,
     plans, filters) and its output producer connected, as the stream's tasks will find them."""
-    from msb.stream.decode import cached_decoder
-    from msb.stream.outputs import TaskWriter
+    from msb_stream.decode import cached_decoder
+    from msb_stream.outputs import TaskWriter
 
     cached_decoder(decode)
     TaskWriter(outputs)

@@ -11,7 +11,7 @@ written by two more (Kafka sink, Parquet writer), each with its own fixed cost.
 A filter's alerts go out in one of two distributions (``OutputSettings.distribution``):
 
 * ``fink`` (the stream's default): Fink's Livestream convention (msb/livestream.py,
-  spark/livestream.py), one topic per filter and survey (``fink_<filter>_ztf``...): the alert's own
+  spark/msb_stream/livestream.py), one topic per filter and survey (``fink_<filter>_ztf``...): the alert's own
   datum plus msb's fields, keyed by its schema, on the partition murmur2(objectId) picks (Kafka's
   default partitioner for an objectId key), so one object's alerts stay in order on one partition;
 * ``container``: ``<prefix>filter-<name>``, the ``processed`` record (a one-record container), key objectId.
@@ -37,8 +37,8 @@ from confluent_kafka import KafkaException, Producer
 
 from msb import livestream
 from msb.kafka import SEND_TIME_HEADER, produce
-from msb.stream.decode import cached_decoder
-from msb.stream.livestream import LivestreamEncoder
+from msb_stream.decode import cached_decoder
+from msb_stream.livestream import LivestreamEncoder
 
 # One row per task: what its messages became, for the batch's counts, latencies and archive files.
 # (Per task, not per message: the driver collects a few rows whatever the batch size.)

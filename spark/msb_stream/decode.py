@@ -30,9 +30,9 @@ from msb.avro import SchemaStore
 from msb.avro.columnar import ColumnarDecoder, RecordEncoder
 from msb.kafka import sent_ns
 from msb.schemas import PROCESSED, load
-from msb.stream import quality as quality_mod
 from msb.surveys import ADAPTERS, target
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
+from msb_stream import quality as quality_mod
 
 _ARROW = {
     "double": pa.float64(), "float": pa.float32(), "int": pa.int32(), "long": pa.int64(),
@@ -153,7 +153,7 @@ class BatchDecoder:
     """Kafka messages -> one flat batch with quality flag, filters passed and processed payload."""
 
     def __init__(self, settings: DecodeSettings) -> None:
-        from msb.stream.filters import compile_filters, declared_columns  # msb.stream.filters imports this module
+        from msb_stream.filters import compile_filters, declared_columns  # msb_stream.filters imports this module
 
         self.settings = settings
         store = None

@@ -1,7 +1,7 @@
 import numpy as np
 
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import frame, real_frame
+from msb_stream.filters import BUILTIN_DIR, load
+from msb_stream.filters.testing import frame, real_frame
 
 keep = load(BUILTIN_DIR / "ps1_point_source" / "filter.py")
 

@@ -1,5 +1,5 @@
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import frame, real_frame
+from msb_stream.filters import BUILTIN_DIR, load
+from msb_stream.filters.testing import frame, real_frame
 
 keep = load(BUILTIN_DIR / "bright_new_transient" / "filter.py")
 GOOD = {"isdiffpos": "t", "magpsf": 17.0, "jd": 2458451.9, "jdstarthist": 2458450.0, "sgscore1": 0.1,

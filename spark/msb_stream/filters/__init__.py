@@ -4,17 +4,17 @@ A filter is a folder ``<name>/`` holding
 
 * ``filter.py`` with one function ``keep(alerts: pandas.DataFrame) -> pandas.Series`` returning a
   boolean mask over the rows. ``alerts`` holds the alerts of a batch that passed the quality cut,
-  with the flat columns of ``msb.stream.decode`` (ZTF candidate fields, Rubin fields, ``prv`` as a
+  with the flat columns of ``msb_stream.decode`` (ZTF candidate fields, Rubin fields, ``prv`` as a
   list of structs): numbers as numpy columns (NaN where null), text, booleans and lists as
   Arrow-backed columns (``pd.ArrowDtype``: no Python object per alert; a list column is read with
   pyarrow.compute, e.g. ``pa.array(alerts["prv"])``). Values are null where a survey lacks a field.
   Beside it, ``COLUMNS = {"ztf": (...), "rubin": (...)}``: the columns ``keep`` reads on each
   survey's alerts (a survey left out is one it does not select from). The stream checks them at
-  start-up against the columns each survey fills (``msb.stream.decode.survey_columns``) and names
+  start-up against the columns each survey fills (``msb_stream.decode.survey_columns``) and names
   a filter that asks for a column its survey lacks. The built-in filters all declare them; a user's
   filter without ``COLUMNS`` is run unchecked.
 * ``README.md``: what it selects and why (its first paragraph is the description);
-* ``test_filter.py``: its test (pytest collects ``spark/filters``).
+* ``test_filter.py``: its test (pytest collects ``spark/msb_stream/filters``).
 
 Each filter's alerts go to their own topics: ``<prefix>fink_<name>_ztf`` and ``_lsst`` in Fink's
 Livestream convention (``<prefix>filter-<name>`` with ``--distribution container``). Files are loaded by path
@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from msb.alert import Survey
-from msb.stream.decode import survey_columns
+from msb_stream.decode import survey_columns
 
 BUILTIN_DIR = Path(__file__).resolve().parent
 FilterFn = Callable[[pd.DataFrame], pd.Series]

@@ -15,7 +15,7 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSource, InputPartition
 from pyspark.sql.types import StructType
 
-from msb.stream.kafka_source import KafkaRange, KafkaStreamReader, read_messages
+from msb_stream.kafka_source import KafkaRange, KafkaStreamReader, read_messages
 
 # Spark plans each batch's offsets in a Python process of its own that unpickles this source: the
 # decoding and output modules (pandas, pyarrow's Parquet, the filters) are imported only where
@@ -30,7 +30,7 @@ DECODE_CHUNK = 2000
 class MsbAlerts(DataSource):
     """``spark.readStream.format("msbalerts")``: msbkafka options plus ``decode`` (settings_option).
 
-    With ``outputs`` (msb.stream.outputs.settings_option) too, each task also writes the outputs
+    With ``outputs`` (msb_stream.outputs.settings_option) too, each task also writes the outputs
     of what it decoded and returns outcome rows instead of the decoded ones (the stream job).
     """
 
@@ -39,8 +39,8 @@ class MsbAlerts(DataSource):
         return FORMAT
 
     def schema(self) -> str:
-        from msb.stream.decode import settings_from_option, spark_ddl
-        from msb.stream.outputs import OUTCOME_DDL
+        from msb_stream.decode import settings_from_option, spark_ddl
+        from msb_stream.outputs import OUTCOME_DDL
 
         if "outputs" in {k.lower() for k in self.options}:
             return OUTCOME_DDL  # the task writes the outputs itself: one outcome row per task
@@ -49,7 +49,7 @@ class MsbAlerts(DataSource):
     def _decode_option(self) -> str:
         options = {k.lower(): v for k, v in self.options.items()}
         if "decode" not in options:
-            raise ValueError("msbalerts needs the option decode (msb.stream.decode.settings_option)")
+            raise ValueError("msbalerts needs the option decode (msb_stream.decode.settings_option)")
         return options["decode"]
 
     def streamReader(self, schema: StructType) -> AlertStreamReader:
@@ -58,8 +58,8 @@ class MsbAlerts(DataSource):
 
 class AlertStreamReader(KafkaStreamReader):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        from msb.stream.decode import cached_decoder
-        from msb.stream.outputs import write_outputs
+        from msb_stream.decode import cached_decoder
+        from msb_stream.outputs import write_outputs
 
         assert isinstance(partition, KafkaRange)
         dec = cached_decoder(self.options["decode"])

@@ -11,7 +11,7 @@ from typing import Any
 from msb import livestream
 from msb.cliutil import HelpFormatter
 from msb.kafka import default_bootstrap
-from msb.stream import k8s
+from msb_stream import k8s
 
 DESCRIPTION = """\
 Read alerts from Kafka with Spark Structured Streaming, decode them (ZTF 3.x/4.x, Rubin 10.x/11.x;
@@ -65,7 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="add or override a threshold, e.g. --cut 'rb>=0.7' (repeatable)")
     g.add_argument("--filters", metavar="A,B", help="filters to run, comma-separated (default: all discovered)")
     g.add_argument("--filters-dir", action="append", metavar="DIR",
-                   help="folder of filter plug-ins <name>/filter.py (default: the built-in spark/filters)")
+                   help="folder of filter plug-ins <name>/filter.py (default: the built-in spark/msb_stream/filters)")
     g.add_argument("--keep-cutouts", action="store_true", help="keep the three cutouts as binary columns")
 
     g = p.add_argument_group("output")
@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from msb.stream.job import StreamConfig
+    from msb_stream.job import StreamConfig
 
     conf = dict(item.split("=", 1) for item in args.conf or [])
     if args.master.startswith("k8s://"):
@@ -129,8 +129,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from msb.kafka import KafkaUnreachable
-    from msb.stream.job import run_stream
-    from msb.stream.session import SparkStartError
+    from msb_stream.job import run_stream
+    from msb_stream.session import SparkStartError
 
     try:
         config = config_from_args(args)

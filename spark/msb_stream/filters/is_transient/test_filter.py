@@ -1,5 +1,5 @@
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import frame, real_frame
+from msb_stream.filters import BUILTIN_DIR, load
+from msb_stream.filters.testing import frame, real_frame
 
 keep = load(BUILTIN_DIR / "is_transient" / "filter.py")
 GOOD = {"isdiffpos": "t", "sgscore1": 0.1, "distpsnr1": 0.5, "ssdistnr": -999.0, "jd": 2458451.9,

@@ -1,5 +1,5 @@
-from msb.stream.filters import BUILTIN_DIR, load
-from msb.stream.filters.testing import frame, real_frame
+from msb_stream.filters import BUILTIN_DIR, load
+from msb_stream.filters.testing import frame, real_frame
 
 keep = load(BUILTIN_DIR / "known_sso" / "filter.py")
 
