@@ -31,14 +31,14 @@ system-deps:
 	@bash .ci/system-deps.sh
 
 # Every distribution of the repository (docs/architecture.md): the core and one per component.
-PYPROJECTS := pyproject.toml services/replay/pyproject.toml services/crossmatch/pyproject.toml spark/pyproject.toml
+PYPROJECTS := pyproject.toml services/replay/pyproject.toml services/crossmatch/pyproject.toml spark/pyproject.toml app/pyproject.toml
 
 $(STAMP): $(PYPROJECTS) .ci/system-deps.sh
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing msb and its Python dependencies into $(VENV) (log: $(VENV)/install.log)"
 	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1
-	@$(PY) -m pip install -e '.[dev]' -e services/replay -e services/crossmatch -e spark >> $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
+	@$(PY) -m pip install -e '.[dev]' -e services/replay -e services/crossmatch -e spark -e 'app[k8s]' >> $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
 
 run: install

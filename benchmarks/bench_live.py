@@ -23,10 +23,10 @@ from typing import Any
 import psutil
 
 from msb import paths
-from msb.app.live import KafkaWatch, Topics, checkpoint_offsets
-from msb.app.livestats import scrape, total
-from msb.app.runsummary import collect
 from msb.broker import free_port
+from msb_app.live import KafkaWatch, Topics, checkpoint_offsets
+from msb_app.livestats import scrape, total
+from msb_app.runsummary import collect
 
 RATES = [int(r) for r in os.environ.get("MSB_BENCH_LIVE_RATES", "300,1000").split(",")]  # alerts/s offered
 SECONDS = float(os.environ.get("MSB_BENCH_LIVE_SECONDS", "120"))  # of replay, at each rate

@@ -6,7 +6,7 @@ of a non-interactive shell (CI runners, ``make test &``, agents) inherits SIGINT
 cannot trap a signal that was ignored on entry, so Ctrl-C did nothing and all three ran on. Here:
 
 * the handlers are installed explicitly (Python can take back a signal ignored on entry);
-* each component is a :class:`msb.app.stages.Stage`, as under ``msb run``: a session (process group) of
+* each component is a :class:`msb_app.stages.Stage`, as under ``msb run``: a session (process group) of
   its own, stdin closed (no Jupyter "shut down?" prompt); all are stopped together, as groups: SIGTERM
   (Jupyter's clean stop; Stage.stop's SIGINT would not be), then SIGKILL after :data:`GRACE` seconds;
 * the supervisor is a *child subreaper*: a process orphaned on the way down (Jupyter starts each kernel
@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 
 from msb import paths
-from msb.app.stages import Stage
+from msb_app.stages import Stage
 
 GRACE = 4.0  # seconds between SIGTERM and SIGKILL: the whole stop stays well under 10 s, also under load
 KAFKA_START_TIMEOUT = 120.0

@@ -20,8 +20,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "msb.topics": ("topics",),
     "msb_stream.cli": ("stream",),
     "msb_crossmatch.cli": ("catalog", "crossmatch", "xmatch"),  # xmatch: the old name, kept as an alias
-    "msb.app.pipeline": ("run",),
-    "msb.app.scale": ("scale",),
+    "msb_app.pipeline": ("run",),
+    "msb_app.scale": ("scale",),
 }
 UNAVAILABLE = 2  # exit code of a command whose module failed to import
 # command -> the pyproject extra with its dependencies (each container image installs only its own)

@@ -7,11 +7,11 @@ import io
 import pandas as pd
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from msb.app.dashboard import Dashboard
-from msb.app.livestats import LATENCY, Scraper, quantile, scrape, total
-from msb.app.runsummary import Outcome, VisitLatency, latency_lines, visit_latencies
 from msb.broker import free_port
 from msb.metrics import LATENCY_BUCKETS, serve
+from msb_app.dashboard import Dashboard
+from msb_app.livestats import LATENCY, Scraper, quantile, scrape, total
+from msb_app.runsummary import Outcome, VisitLatency, latency_lines, visit_latencies
 
 
 def _crossmatch_endpoint() -> str:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from msb.app.promlocal import prometheus_stage
 from msb.broker import free_port
 from msb.metrics import serve
+from msb_app.promlocal import prometheus_stage
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-from msb.app.dashboard import Dashboard
-from msb.app.livestats import LiveView
 from msb.broker import EmbeddedBroker
 from msb.broker_memory import BrokerMemory, measure
 from msb.kafka import ensure_topic, produce, producer_config, wait_for_kafka
+from msb_app.dashboard import Dashboard
+from msb_app.livestats import LiveView
 
 MIB = 1 << 20
 

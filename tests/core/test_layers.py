@@ -25,5 +25,5 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("module", CORE, ids=lambda p: p.name)
 def test_core_imports_neither_app_nor_services(module: Path) -> None:
     bad = {n for n in _imports(module)
-           if n.startswith(("msb.app", "msb_replay", "msb_stream", "msb_crossmatch"))}
+           if n.startswith(("msb_app", "msb_replay", "msb_stream", "msb_crossmatch"))}
     assert not bad, f"{module.name} imports {sorted(bad)}"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from k8s_support import one, render
 
-from msb.app import scale
 from msb.cli import main
+from msb_app import scale
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -127,7 +127,7 @@ def test_no_release_there_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_cli_help_does_not_import_kubernetes() -> None:
-    code = ("import sys; from msb.cli import build_parser; build_parser(); import msb.app.scale; "
+    code = ("import sys; from msb.cli import build_parser; build_parser(); import msb_app.scale; "
             "print('kubernetes' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

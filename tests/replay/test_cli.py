@@ -76,8 +76,8 @@ def test_nothing_to_send_is_an_error(broker, topic, ztf_night: Path, tmp_path: P
 def test_msb_run_does_not_restart_a_replay_with_nothing_to_send(broker, topic, tmp_path: Path) -> None:
     """``msb run`` restarts a replay that died, but one that found nothing to send would only find nothing
     again: the run stops, saying why."""
-    from msb.app.live import LiveRun
-    from msb.app.stages import Stage
+    from msb_app.live import LiveRun
+    from msb_app.stages import Stage
 
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,6 +1,6 @@
 """``msb run`` live: broker, replay, stream and crossmatch run at once, as separate processes.
 
-Each stage is the same ``msb <command>`` its container runs (see :mod:`msb.app.stages`), talking
+Each stage is the same ``msb <command>`` its container runs (see :mod:`msb_app.stages`), talking
 through Kafka only. ``msb run`` starts them, waits until the stream's query runs and the
 crossmatch holds its partitions, then starts the replay at the requested pace, shows a dashboard
 fed by the stages' own /metrics, restarts a stage that dies (the stream resumes from its
@@ -29,12 +29,12 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from msb import kafka
-from msb.app.dashboard import Dashboard
-from msb.app.livestats import Scraper, scrape, total
-from msb.app.promlocal import prometheus_stage
-from msb.app.stages import Stage, stop_all
 from msb.broker import free_port
 from msb.broker_memory import MemoryWatch
+from msb_app.dashboard import Dashboard
+from msb_app.livestats import Scraper, scrape, total
+from msb_app.promlocal import prometheus_stage
+from msb_app.stages import Stage, stop_all
 
 GROUP = "msb-run"
 MAX_RESTARTS = 5

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from msb.app.livestats import LiveView
+from msb_app.livestats import LiveView
 
 
 def _secs(x: float | None) -> str:

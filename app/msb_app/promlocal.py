@@ -1,6 +1,6 @@
 """``msb run --prometheus``: Debian's Prometheus scraping every stage, with the chart's rules.
 
-It runs as one more child process (a :class:`~msb.app.stages.Stage`), stopped with the others. The
+It runs as one more child process (a :class:`~msb_app.stages.Stage`), stopped with the others. The
 recording and alerting rules are the Helm chart's own PrometheusRule, rendered by Helm's engine
 (helm-python-sdk, in the ``dev`` extra) from a source checkout; without them it scrapes only.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from msb import paths
-from msb.app.stages import Stage
+from msb_app.stages import Stage
 
 CHART = paths.REPO_ROOT / "charts" / "msb"
 

@@ -1,6 +1,6 @@
 """``msb run``: the whole pipeline on one machine, no cluster.
 
-By default live (msb/app/live.py): the embedded broker, the replay, the stream and the crossmatch run at
+By default live (app/msb_app/live.py): the embedded broker, the replay, the stream and the crossmatch run at
 once, each as its own ``msb <command>`` process, with a dashboard, until every replayed alert is
 classified or cut. ``--sequential`` runs the stages one after another in this process instead
 (replay, then the stream with Trigger.AvailableNow, then the crossmatch): the baseline the live run
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from msb import kafka, paths
-from msb.app.live import Topics
 from msb.broker import EmbeddedBroker, memory_warn_option
 from msb.cliutil import HelpFormatter
+from msb_app.live import Topics
 
 log = logging.getLogger("msb.run")
 
@@ -108,7 +108,7 @@ def passed_candids(archive: Path) -> set[int]:
     alert may come in several packets (schema versions, at-least-once redelivery)."""
     import pyarrow.parquet as pq
 
-    from msb.app.runsummary import has_parquet
+    from msb_app.runsummary import has_parquet
 
     if not has_parquet(archive):
         return set()
@@ -245,8 +245,8 @@ def _run_sequential(args: argparse.Namespace) -> int:
 
 
 def _run_live(args: argparse.Namespace) -> int:
-    from msb.app.live import run_live
-    from msb.app.runsummary import print_summary
+    from msb_app.live import run_live
+    from msb_app.runsummary import print_summary
 
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)

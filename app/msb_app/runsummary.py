@@ -17,8 +17,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from msb.app.live import KafkaWatch
-from msb.app.livestats import total
+from msb_app.live import KafkaWatch
+from msb_app.livestats import total
 
 
 @dataclass
