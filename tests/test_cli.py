@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -10,22 +11,23 @@ from msb import cli
 
 
 @pytest.fixture
-def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, ...]]:
+def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[EntryPoint]:
     """A real command module whose import fails the way a missing dependency does."""
     (tmp_path / "msb_broken_cmd.py").write_text("import msb_dependency_not_installed\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    return {"msb.consume": ("consume",), "msb_broken_cmd": ("frobnicate",)}
+    consume = [ep for ep in cli.installed() if ep.name == "consume"]
+    return [*consume, EntryPoint(name="frobnicate", value="msb_broken_cmd:register", group=cli.GROUP)]
 
 
 def test_running_a_command_whose_module_failed_names_module_and_reason(
-        broken: dict[str, tuple[str, ...]], capsys: pytest.CaptureFixture[str]) -> None:
+        broken: list[EntryPoint], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["frobnicate", "--any", "args"], commands=broken) == cli.UNAVAILABLE
     err = capsys.readouterr().err
     assert "msb_broken_cmd" in err and "No module named 'msb_dependency_not_installed'" in err
 
 
 def test_help_lists_it_as_unavailable_and_other_commands_work(
-        broken: dict[str, tuple[str, ...]], capsys: pytest.CaptureFixture[str]) -> None:
+        broken: list[EntryPoint], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["--help"], commands=broken)
     out = capsys.readouterr().out
@@ -35,13 +37,33 @@ def test_help_lists_it_as_unavailable_and_other_commands_work(
     assert done.value.code == 0
 
 
-def test_every_shipped_command_imports() -> None:
-    parser = cli.build_parser()
-    text = parser.format_help()
-    assert "UNAVAILABLE" not in text
-    for names in cli.COMMANDS.values():
-        for name in names:
-            assert name in text
+def test_every_shipped_command_is_declared_and_imports() -> None:
+    """Every distribution installed here (make install: all of them) declares its commands as entry
+    points, each named in cli.KNOWN with the distribution that declares it."""
+    declared = {ep.name: ep.dist.name for ep in cli.installed()}
+    assert declared == {name: p.distribution for name, p in cli.KNOWN.items()}
+    text = cli.build_parser().format_help()
+    assert "UNAVAILABLE" not in text and "Not installed here" not in text
+    for name in cli.KNOWN:
+        assert name in text
+
+
+@pytest.mark.parametrize("missing", ["msb-stream", "msb-crossmatch", "msb-app"])
+def test_a_command_whose_distribution_is_not_installed_says_which_provides_it(
+        missing: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """As in an image, which holds only its own component: the command is not listed but answers."""
+    present = [ep for ep in cli.installed() if ep.dist.name != missing]
+    commands = [name for name, p in cli.KNOWN.items() if p.distribution == missing]
+    with pytest.raises(SystemExit):
+        cli.main(["--help"], commands=present)
+    out = capsys.readouterr().out
+    assert f"Not installed here: {', '.join(commands)}" in " ".join(out.split())
+    for name in commands:
+        folder = cli.KNOWN[name].folder
+        assert cli.main([name, "--any", "args"], commands=present) == cli.UNAVAILABLE
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"msb {name}: not installed here: it is provided by {missing} ({folder}/" in err
+        assert f"pip install -e {folder}" in err.replace("'", "")
 
 
 def test_old_names_are_aliases_of_the_crossmatch() -> None:
