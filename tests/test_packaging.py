@@ -1,5 +1,6 @@
-"""The built wheel, installed as the images install it (`pip install .`, not editable), works: every
-module imports, every subcommand answers `--help`, every filter plug-in folder is shipped.
+"""The built wheels of every distribution (the core and each component), installed as the images install
+them (`pip install .`, not editable), work: every module imports, every subcommand answers `--help`,
+every filter plug-in folder is shipped, and each wheel holds its own package only.
 
 The editable `.venv` resolves packages from the source tree and hides what a wheel leaves out
 (it once shipped no `msb/stream/filters/__init__.py`: `msb stream` died on `filters.select`).
@@ -17,20 +18,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ("broker", "replay", "consume", "stream", "catalog", "crossmatch", "run", "scale")
+SUBCOMMANDS = ("broker", "replay", "consume", "topics", "stream", "catalog", "crossmatch", "run", "scale")
+# distribution folder -> the top-level package its wheel holds
+DISTRIBUTIONS = {".": "msb", "services/replay": "msb_replay", "services/crossmatch": "msb_crossmatch",
+                 "spark": "msb_stream", "app": "msb_app"}
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """package -> its distribution's wheel."""
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
-    return next(out.glob("msb-*.whl"))
+                    *(str(ROOT / folder) for folder in DISTRIBUTIONS)], check=True, capture_output=True, timeout=600)
+    return {pkg: next(out.glob(f"{pkg}-*.whl")) for pkg in DISTRIBUTIONS.values()}
 
 
 @pytest.fixture(scope="module")
-def fresh(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv holding only the wheel; msb's dependencies come from the project venv's
+def wheel(wheels: dict[str, Path]) -> set[str]:
+    """Every file the wheels hold."""
+    return {name for path in wheels.values() for name in zipfile.ZipFile(path).namelist()}
+
+
+@pytest.fixture(scope="module")
+def fresh(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new venv holding only the wheels; msb's dependencies come from the project venv's
     site-packages through a .pth line (the editable msb there is not loaded: .pth files inside a
     directory added that way are not processed)."""
     env = tmp_path_factory.mktemp("venv") / "v"
@@ -38,7 +49,7 @@ def fresh(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = next(env.glob("lib/python3*/site-packages"))
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python"), "install", "--no-deps",
-                    "-q", str(wheel)], check=True, capture_output=True, timeout=300)
+                    "-q", *map(str, wheels.values())], check=True, capture_output=True, timeout=300)
     return env
 
 
@@ -47,21 +58,29 @@ def _run(env: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=env)  # not the repo: nothing may come from the source tree
 
 
-def test_the_wheel_ships_every_module_and_filter(wheel: Path) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"msb/stream/filters/__init__.py", "msb/stream/filters/testing.py"} <= names
-    for folder in (ROOT / "spark" / "filters").iterdir():
+def test_the_wheels_ship_every_module_and_filter(wheel: set[str]) -> None:
+    names = wheel
+    assert {"msb_stream/filters/__init__.py", "msb_stream/filters/testing.py"} <= names
+    for folder in (ROOT / "spark" / "msb_stream" / "filters").iterdir():
         if (folder / "filter.py").is_file():
-            assert f"msb/stream/filters/{folder.name}/filter.py" in names, folder.name
-            assert f"msb/stream/filters/{folder.name}/README.md" in names, folder.name
-    assert {"msb/schemas/processed.avsc", "msb/schemas/classified.avsc", "msb/crossmatch/rules.yaml"} <= names
+            assert f"msb_stream/filters/{folder.name}/filter.py" in names, folder.name
+            assert f"msb_stream/filters/{folder.name}/README.md" in names, folder.name
+    assert {"msb/schemas/processed.avsc", "msb/schemas/classified.avsc", "msb_crossmatch/rules.yaml",
+            "msb_stream/log4j2-local.properties"} <= names
     # The columnar decoder's compiled executor and the source it also runs as (pure_engine); not Cython's C.
     assert "msb/avro/_columns.py" in names and [n for n in names if n.startswith("msb/avro/_columns.cpython")]
     assert not [n for n in names if n.endswith(".c")], sorted(n for n in names if n.endswith(".c"))
 
 
-def test_every_module_imports_from_the_wheel(wheel: Path, fresh: Path) -> None:
-    modules = sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in zipfile.ZipFile(wheel).namelist()
+def test_each_wheel_holds_its_own_package_only(wheels: dict[str, Path]) -> None:
+    """An image installs the core's wheel and its component's: neither may carry another component."""
+    for pkg, path in wheels.items():
+        tops = {n.split("/")[0] for n in zipfile.ZipFile(path).namelist() if ".dist-info/" not in n}
+        assert tops == {pkg}, (path.name, tops)
+
+
+def test_every_module_imports_from_the_wheel(wheel: set[str], fresh: Path) -> None:
+    modules = sorted(n[:-3].replace("/", ".").removesuffix(".__init__") for n in wheel
                      if n.endswith(".py") and not n.rsplit("/", 1)[-1].startswith("test_"))
     code = ("import importlib, sys\n"
             "for m in sys.argv[1:]:\n"
