@@ -73,3 +73,19 @@ def test_old_names_are_aliases_of_the_crossmatch() -> None:
     assert new.func is old.func and new.catalogs == old.catalogs == "/tmp/c"
     run = parser.parse_args(["run", "--xmatch-port", "8181"])
     assert run.crossmatch_port == 8181
+
+
+def test_a_missing_third_party_package_names_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A command that needs a package its image does not carry says how to install it, no traceback."""
+    (tmp_path / "msb_lacking_cmd.py").write_text(
+        "def register(sub):\n"
+        "    sub.add_parser('scale').set_defaults(func=run)\n"
+        "def run(args):\n"
+        "    import kubernetes_client_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    commands = [EntryPoint(name="scale", value="msb_lacking_cmd:register", group=cli.GROUP)]
+    assert cli.main(["scale"], commands=commands) == cli.UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "msb scale: needs the Python package 'kubernetes_client_not_installed'" in err
+    assert "pip install -e 'app[k8s]'" in err
