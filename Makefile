@@ -30,13 +30,15 @@ $(EXT): msb/avro/_columns.py setup.py $(STAMP)
 system-deps:
 	@bash .ci/system-deps.sh
 
-# Every distribution of the repository (docs/architecture.md): the core and one per component.
+# Every distribution of the repository (docs/architecture.md): the core, one per component, the app. They
+# install in one pip call, each editable, so that the components' `msb==0.1.0` is this core (PyPI's msb is
+# another project).
 PYPROJECTS := pyproject.toml services/replay/pyproject.toml services/crossmatch/pyproject.toml spark/pyproject.toml app/pyproject.toml
 
 $(STAMP): $(PYPROJECTS) .ci/system-deps.sh
 	@$(MAKE) --no-print-directory system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing msb and its Python dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@echo "installing msb (the core, its components, the app) and their dependencies into $(VENV) (log: $(VENV)/install.log)"
 	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1
 	@$(PY) -m pip install -e '.[dev]' -e services/replay -e services/crossmatch -e spark -e 'app[k8s]' >> $(VENV)/install.log 2>&1 || (tail -30 $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
