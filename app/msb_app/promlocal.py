@@ -23,7 +23,7 @@ def chart_rules(dest: Path) -> tuple[Path | None, str]:
     try:
         import helm_python
     except ImportError:
-        return None, "no rules: rendering the chart needs helm-python-sdk (pip install 'msb[dev]')"
+        return None, "no rules: rendering the chart needs helm-python-sdk (pip install -e '.[dev]')"
     if not (CHART / "Chart.yaml").is_file():
         return None, f"no rules: the chart is not at {CHART} (a source checkout has it)"
     rendered = helm_python.Chart.load(str(CHART)).render({}, name="msb", namespace="msb")
