@@ -46,8 +46,11 @@ $(STAMP): $(PYPROJECTS) .ci/system-deps.sh
 run: install
 	$(MSB) run --data $(DATA) --out $(OUT) --visit-interval $(VISIT_INTERVAL) --quality $(QUALITY)
 
+# The suite mostly waits on subprocesses (images building, pipelines, Spark starting): TEST_WORKERS
+# pytest-xdist workers overlap those waits, one group of tests each (tests/conftest.py).
+TEST_WORKERS ?= 3
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(PY) -m benchmarks $(BENCH)

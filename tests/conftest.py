@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data in ../shared, a real tansu broker, one SparkSession."""
+"""Shared fixtures: the real data in ../shared, a real tansu broker, one SparkSession; and how
+`make test` spreads the suite over parallel workers (pytest-xdist, ``--dist loadgroup``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,29 @@ import pytest
 
 from msb import paths
 from msb.broker import EmbeddedBroker
+
+# Test groups, longest first: a group runs on one worker (its module and session fixtures, a Spark
+# session, a broker, stay shared within it) and the longest start first, so the suite ends when
+# its longest group does. Most of the suite waits on subprocesses (images building, pipelines
+# running, Spark starting) rather than computing, so a few workers overlap those waits.
+GROUP_ORDER = ("images", "bootcamp", "app", "stream", "pipeline_metrics", "crossmatch", "replay", "broker", "k8s",
+               "core", "filters")
+
+
+def _group(path: Path) -> str:
+    parts = path.relative_to(paths.REPO_ROOT).parts
+    if "pipeline_metrics" in path.name:
+        return "pipeline_metrics"  # a whole pipeline under Prometheus: long, and apart from the k8s checks
+    if parts[0] != "tests":
+        return "filters"  # the filters' own tests, beside them
+    return parts[1] if len(parts) > 2 else "app"  # tests/<component>/..., or tests/test_*.py (msb run)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(GROUP_ORDER)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item.path)))
+    items.sort(key=lambda item: rank.get(_group(item.path), len(rank)))  # stable: file order kept within a group
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 from msb.avro import _columns as ex
 from msb.avro.confluent import split_confluent
 from msb.avro.container import MAGIC, ContainerDecoder, container_header
+from msb.avro.decoder import AlertDecoder
 from msb.avro.plan import ITEM, Column, K, ListColumn, Plan, PlanUnsupported, Projection, compile_plan, layout
 from msb.avro.registry import SchemaStore
 from msb.avro.schema import AlertDecodeError, WriterSchema, read_long, write_long
@@ -220,6 +221,14 @@ class ColumnarDecoder:
     def writer_schema_of(self, msg: bytes) -> WriterSchema:
         """The writer schema of one message (raises AlertDecodeError for an unreadable header)."""
         return self._frame(msg)[0].ws
+
+    def datum(self, msg: bytes) -> tuple[WriterSchema, bytes | memoryview]:
+        """The writer schema and the (first) datum of one message, framed as ``decode`` frames it (the
+        header matched against those already seen, not parsed again)."""
+        entry, data, start, end = self._frame(msg)
+        if data is None:  # several records or another codec: the plain decoder finds the first datum
+            return AlertDecoder(self.schemas).writer_schema(msg)
+        return entry.ws, memoryview(data)[start:end]
 
     # ------------------------------------------------------------------ a batch
 

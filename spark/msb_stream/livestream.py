@@ -15,24 +15,28 @@ from typing import Any
 import pyarrow as pa
 
 from msb import livestream
-from msb.avro import AlertDecoder, SchemaStore, WriterSchema
-from msb.avro.columnar import RecordEncoder
+from msb.alert import survey_of
+from msb.avro import SchemaStore, WriterSchema
+from msb.avro.columnar import ColumnarDecoder, RecordEncoder
 from msb.schemas import LIVESTREAM, load
+from msb.surveys import ADAPTERS, target
 
 # msb's appended field -> the decoded batch's column it comes from.
 SOURCES = {"msb_filters": "filters", "msb_night": "night", "msb_topic": "topic", "msb_partition": "partition",
            "msb_offset": "offset", "msb_sent_ns": "msb_sent_ns"}
 
-# One alert decoder per schema source per Python worker: writer schemas parsed once, not per task.
-_DECODERS: dict[tuple[str | None, str | None], AlertDecoder] = {}
+# One framer per schema source per Python worker: each writer schema's header is parsed once, and
+# a packet's header is then recognised by comparing bytes (the columnar decoder's framing).
+_DECODERS: dict[tuple[str | None, str | None], ColumnarDecoder] = {}
 
 
-def _decoder(schema_dir: str | None, schema_registry: str | None) -> AlertDecoder:
+def _decoder(schema_dir: str | None, schema_registry: str | None) -> ColumnarDecoder:
     key = (schema_dir, schema_registry)
     dec = _DECODERS.get(key)
     if dec is None:
         store = SchemaStore(schema_dir, schema_registry) if schema_dir or schema_registry else None
-        dec = _DECODERS[key] = AlertDecoder(store)
+        dec = _DECODERS[key] = ColumnarDecoder([target(name) for name in ADAPTERS], lambda ws: survey_of(ws).value,
+                                               store)
     return dec
 
 
@@ -62,6 +66,6 @@ class LivestreamEncoder:
         extras = self.extras.encode(pa.table({name: rows.column(col) for name, col in SOURCES.items()}))
         out = []
         for value, extra in zip(values, extras, strict=True):
-            ws, datum = self.decoder.writer_schema(value)
+            ws, datum = self.decoder.datum(value)
             out.append((self.key(ws), bytes(datum) + extra))
         return out
