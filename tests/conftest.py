@@ -17,7 +17,7 @@ from msb.broker import EmbeddedBroker
 # its longest group does. Most of the suite waits on subprocesses (images building, pipelines
 # running, Spark starting) rather than computing, so a few workers overlap those waits.
 GROUP_ORDER = ("images", "bootcamp", "app", "stream", "pipeline_metrics", "crossmatch", "replay", "broker", "k8s",
-               "core", "filters")
+               "tree", "core", "filters")
 
 
 def _group(path: Path) -> str:
@@ -26,7 +26,7 @@ def _group(path: Path) -> str:
         return "pipeline_metrics"  # a whole pipeline under Prometheus: long, and apart from the k8s checks
     if parts[0] != "tests":
         return "filters"  # the filters' own tests, beside them
-    return parts[1] if len(parts) > 2 else "app"  # tests/<component>/..., or tests/test_*.py (msb run)
+    return parts[1] if len(parts) > 2 else "tree"  # tests/<component>/..., or tests/test_*.py (whole-tree checks)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
