@@ -29,11 +29,27 @@ def _group(path: Path) -> str:
     return parts[1] if len(parts) > 2 else "tree"  # tests/<component>/..., or tests/test_*.py (whole-tree checks)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(GROUP_ORDER)}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item.path)))
     items.sort(key=lambda item: rank.get(_group(item.path), len(rank)))  # stable: file order kept within a group
+
+
+class _GroupsApplied:
+    """Fails the run when xdist did not turn the group marks into work units: pytest 9.2 stopped reading
+    the node id xdist 3.8 rewrites, and the groups' module fixtures then ran on several workers at once."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if getattr(config.option, "loadgroup", False) and items and "@" not in items[0].nodeid:
+            raise pytest.UsageError(f"pytest-xdist's loadgroup did not group {items[0].nodeid} "
+                                    f"(pytest {pytest.__version__})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_GroupsApplied(), "msb-groups-applied")
 
 
 @pytest.fixture(scope="session")

@@ -147,7 +147,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
             pipe.start("stream", "stream", "--bootstrap", bootstrap, "--topic", "raw", "--quality", "fink",
                        "--archive", str(work / "archive"), "--checkpoint", str(work / "checkpoint"),
                        "--metrics-port", str(ports["stream"]), "--master", "local[2]", "--kafka-format", "python",
-                       "--trigger-seconds", "1")
+                       "--trigger-seconds", "1", "--max-offsets-per-trigger", "2000")  # batches end often, also loaded
             pipe.start("xmatch", "xmatch", "--bootstrap", bootstrap, "--topic", "processed",
                        "--out-topic", "classified", "--http-port", str(ports["xmatch"]), "--http-host", "127.0.0.1",
                        "--catalogs", str(catalogs))
