@@ -8,6 +8,7 @@ The editable `.venv` resolves packages from the source tree and hides what a whe
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,8 +29,13 @@ DISTRIBUTIONS = {".": "msb", "services/replay": "msb_replay", "services/crossmat
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """package -> its distribution's wheel."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
-                    *(str(ROOT / folder) for folder in DISTRIBUTIONS)], check=True, capture_output=True, timeout=600)
+    for folder in DISTRIBUTIONS:  # setuptools builds in the source tree: a build killed midway leaves a bdist
+        for stale in (ROOT / folder / "build").glob("bdist.*"):  # folder its next build refuses ("File exists")
+            shutil.rmtree(stale)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
+                            *(str(ROOT / folder) for folder in DISTRIBUTIONS)], capture_output=True, text=True,
+                           timeout=600)
+    assert built.returncode == 0, f"pip wheel failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
     return {pkg: next(out.glob(f"{pkg}-*.whl")) for pkg in DISTRIBUTIONS.values()}
 
 
