@@ -25,12 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from msb.alert import survey_of
 from msb.avro import SchemaStore
 from msb.avro.columnar import ColumnarDecoder, RecordEncoder
 from msb.kafka import sent_ns
 from msb.schemas import PROCESSED, load
-from msb.surveys import ADAPTERS, target
+from msb.surveys import ADAPTERS, route, target
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
 from msb_stream import quality as quality_mod
 
@@ -160,7 +159,7 @@ class BatchDecoder:
         if settings.schema_dir or settings.schema_registry:
             store = SchemaStore(settings.schema_dir, settings.schema_registry)
         self.decoder = ColumnarDecoder([target(name, settings.keep_cutouts) for name in ADAPTERS],
-                                       lambda ws: survey_of(ws).value, store)
+                                       route, store)
         self.schema = arrow_schema(settings.keep_cutouts)
         self.encoder = processed_encoder()
         self.filters = compile_filters(settings.filters)

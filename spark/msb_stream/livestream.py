@@ -15,11 +15,10 @@ from typing import Any
 import pyarrow as pa
 
 from msb import livestream
-from msb.alert import survey_of
 from msb.avro import SchemaStore, WriterSchema
 from msb.avro.columnar import ColumnarDecoder, RecordEncoder
 from msb.schemas import LIVESTREAM, load
-from msb.surveys import ADAPTERS, target
+from msb.surveys import ADAPTERS, route, target
 
 # msb's appended field -> the decoded batch's column it comes from.
 SOURCES = {"msb_filters": "filters", "msb_night": "night", "msb_topic": "topic", "msb_partition": "partition",
@@ -35,8 +34,7 @@ def _decoder(schema_dir: str | None, schema_registry: str | None) -> ColumnarDec
     dec = _DECODERS.get(key)
     if dec is None:
         store = SchemaStore(schema_dir, schema_registry) if schema_dir or schema_registry else None
-        dec = _DECODERS[key] = ColumnarDecoder([target(name) for name in ADAPTERS], lambda ws: survey_of(ws).value,
-                                               store)
+        dec = _DECODERS[key] = ColumnarDecoder([target(name) for name in ADAPTERS], route, store)
     return dec
 
 

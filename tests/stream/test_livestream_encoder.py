@@ -12,8 +12,9 @@ import fastavro
 import pyarrow as pa
 
 from msb import paths
-from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
+from msb.avro import AlertDecoder, SchemaStore, encode_confluent
 from msb.schemas import LIVESTREAM, field_names
+from msb.surveys.rubin import registry_id
 from msb_stream.livestream import SOURCES, LivestreamEncoder
 
 
@@ -25,7 +26,7 @@ def test_key_and_value_for_container_deflate_and_confluent_packets(ztf_night: Pa
     ztf_rec, rubin_rec = dec.decode(ztf), dec.decode(rubin)
     deflated = io.BytesIO()
     fastavro.writer(deflated, fastavro.reader(io.BytesIO(ztf)).writer_schema, [ztf_rec], codec="deflate")
-    sid = rubin_schema_id(10, 0)
+    sid = registry_id(10, 0)
     packets = [ztf, deflated.getvalue(), rubin, encode_confluent(rubin_rec, sid, store.get(sid))]
     records = [ztf_rec, ztf_rec, rubin_rec, rubin_rec]
     assert fastavro.reader(io.BytesIO(packets[1])).codec == "deflate"

@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from msb.alert import survey_of
 from msb.avro import SchemaStore, WriterSchema
 from msb.avro.columnar import ColumnarDecoder, RecordEncoder, Target
 from msb.avro.plan import Column, Projection
 from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
-from msb.surveys import ADAPTERS, target
+from msb.surveys import ADAPTERS, route, target
 from msb_crossmatch.match import EVIDENCE, BatchResult
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
@@ -57,7 +56,7 @@ def input_decoder(schemas: SchemaStore | None = None) -> ColumnarDecoder:
     processed = fastavro.parse_schema(load(PROCESSED))["name"]  # its full name, as writers' headers carry it
 
     def target_of(ws: WriterSchema) -> str:
-        return "processed" if ws.name == processed else survey_of(ws).value
+        return "processed" if ws.name == processed else route(ws)
 
     return ColumnarDecoder([processed_target(), *(target(name) for name in ADAPTERS)], target_of, schemas)
 
