@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from msb.avro.schema import AlertDecodeError, WriterSchema
 from msb.surveys import rubin, ztf
-from msb.surveys.common import Routing
+from msb.surveys.common import CUTOUT_COLUMNS, SUMMARY_FIELDS, Routing
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -129,8 +129,17 @@ def schema_id(name: str) -> int | None:
     return None
 
 
+def is_flat(rec: Mapping[str, Any]) -> bool:
+    """Whether a decoded record is a flat row of msb's own (a processed or classified record, a stream
+    row): its ``survey`` names a registered survey and its columns are that survey's already."""
+    return rec.get("survey") in ADAPTERS and "candid" in rec
+
+
 def cutouts(rec: Mapping[str, Any]) -> dict[str, bytes | None]:
-    """The science, template and difference stamps of a decoded packet (gzipped or plain FITS bytes)."""
+    """The science, template and difference stamps of a decoded packet or flat row (gzipped or plain
+    FITS bytes; None where it has none)."""
+    if is_flat(rec):
+        return {column.removeprefix("cutout").lower(): rec.get(column) for column in CUTOUT_COLUMNS}
     return {column.removeprefix("cutout").lower(): field(rec, path)
             for column, path in adapter_for(rec).CUTOUTS.items()}
 
@@ -160,5 +169,8 @@ def row(rec: dict[str, Any], keep_cutouts: bool = False) -> dict[str, Any]:
 
 
 def summary(rec: dict[str, Any]) -> dict[str, Any]:
-    """The columns an astronomer looks at first, the same for every survey (SUMMARY_FIELDS)."""
+    """The columns an astronomer looks at first, the same for every survey (SUMMARY_FIELDS), of a decoded
+    packet, or of a flat row (``msb consume`` on ``processed`` or ``classified``: those it carries)."""
+    if is_flat(rec):
+        return {k: rec.get(k) for k in SUMMARY_FIELDS}
     return adapter_for(rec).summary(table([rec])).to_pylist()[0]

@@ -85,6 +85,15 @@ def test_each_adapter_owns_its_packets_facts(alerts: list[tuple[Survey, dict, by
         (1000, 1101, None)
 
 
+def test_a_flat_row_of_msbs_contracts_summarises_as_its_alert() -> None:
+    """msb consume on processed or classified: a flat record's summary is its own columns."""
+    _, rec, data = _alerts(paths.ztf_night(), 1)[0]
+    flat = BatchDecoder(DecodeSettings()).decode([data], {}).to_pylist()[0]
+    flat["reliability"] = summary(rec)["reliability"]
+    assert summary(flat) == {**summary(rec), "band": flat["band"]}
+    assert cutouts(flat) == {"science": None, "template": None, "difference": None}
+
+
 def test_a_packet_of_no_known_survey_is_named_as_such() -> None:
     with pytest.raises(AlertDecodeError, match="unknown alert schema 'gaia.alert'"):
         adapter_of("gaia.alert")
