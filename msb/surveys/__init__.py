@@ -74,7 +74,7 @@ class SurveyAdapter(Protocol):
 
 
 ADAPTERS: dict[str, SurveyAdapter] = {adapter.NAME: adapter for adapter in (ztf, rubin)}
-Survey = StrEnum("Survey", {name.upper(): name for name in ADAPTERS})  # type: ignore[misc]
+Survey = StrEnum("Survey", {name.upper(): name for name in ADAPTERS}, module=__name__)  # type: ignore[misc]
 
 
 def adapter_of(schema_name: str) -> SurveyAdapter:
