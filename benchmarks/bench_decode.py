@@ -24,10 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 from msb import paths
-from msb.alert import survey_of
 from msb.avro import AlertDecoder, SchemaStore, frame_confluent
 from msb.avro.columnar import ColumnarDecoder, compiled, pure_engine
-from msb.surveys import ADAPTERS, target
+from msb.surveys import ADAPTERS, route, target
 
 RUNS = int(os.environ.get("MSB_BENCH_DECODE_RUNS", "9"))
 BATCH = 2000  # alerts per decode call, as a stream task decodes them (each set repeated to this size)
@@ -66,8 +65,8 @@ def main() -> None:
     load = os.getloadavg()
     store = SchemaStore(paths.rubin_schemas())
     fast = AlertDecoder(store)
-    columnar = ColumnarDecoder([target(n) for n in ADAPTERS], lambda ws: survey_of(ws).value, store)
-    python = ColumnarDecoder([target(n) for n in ADAPTERS], lambda ws: survey_of(ws).value, store,
+    columnar = ColumnarDecoder([target(n) for n in ADAPTERS], route, store)
+    python = ColumnarDecoder([target(n) for n in ADAPTERS], route, store,
                              use_plans=False, engine=pure_engine())
 
     def derived(msgs: list[bytes]) -> None:

@@ -34,9 +34,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from benchmarks.stream_profile import profile
 from benchmarks.stream_profile import table as profile_table
 from msb import paths
-from msb.avro import SchemaStore, encode_confluent, rubin_schema_id
+from msb.avro import SchemaStore, encode_confluent
 from msb.broker import EmbeddedBroker
 from msb.kafka import SEND_TIME_HEADER, consumer_config, ensure_topic, producer_config, wait_for_kafka
+from msb.surveys.rubin import registry_id
 
 N_ZTF = int(os.environ.get("MSB_BENCH_STREAM_N", "12000"))
 BATCH = int(os.environ.get("MSB_BENCH_STREAM_BATCH", "4000"))  # maxOffsetsPerTrigger
@@ -48,7 +49,7 @@ VISIT_BATCH = int(os.environ.get("MSB_BENCH_STREAM_VISIT_BATCH", "2000"))
 EXECUTOR_MB = 1024
 PARTITIONS = 2
 FILTERS = ("known_sso", "ps1_point_source", "is_transient", "bright_new_transient", "rubin_high_reliability")
-RUBIN_SID = rubin_schema_id(10, 0)
+RUBIN_SID = registry_id(10, 0)
 
 
 def replicate(folder: Path, n: int, rubin: bool) -> list[tuple[bytes, bytes]]:

@@ -104,12 +104,12 @@ def _run(args: argparse.Namespace) -> int:
         try:
             key = rec.message.key()
             alert = livestream.read(key, rec.value) if livestream.is_livestream(key) else decoder.decode(rec.value)
+            row = summary(alert)  # an alert of no known survey is undecodable too
         except (AlertDecodeError, ValueError) as exc:
             bad += 1
             print(f"undecodable message at {args.topic}[{rec.message.partition()}]@{rec.message.offset()}: {exc}",
                   file=sys.stderr)
             continue
-        row = summary(alert)
         n += 1
         if args.cutouts:
             write_cutouts(args.cutouts, str(row["objectId"]), row["candid"], cutouts(alert))

@@ -27,9 +27,9 @@ from pyspark.sql import functions as F
 
 from msb import kafka
 from msb.alert import summary
-from msb.avro import AlertDecoder, SchemaStore, rubin_schema_id, split_confluent
+from msb.avro import AlertDecoder, SchemaStore, split_confluent
 from msb.cutouts import stamp_array
-from msb.surveys.rubin import RUBIN_BANDS, flux_to_mag
+from msb.surveys.rubin import RUBIN_BANDS, flux_to_mag, registry_id
 from msb_stream import filters, quality
 from msb_stream.decode import DecodeSettings, settings_option
 
@@ -91,7 +91,7 @@ print("top-level fields:", list(alert))
 combined = {}
 for path in schemas.parent.glob("lsst_alert_v*_combined.avsc"):
     major, minor = re.search(r"_v(\d+)_(\d+)_", path.name).groups()
-    combined[rubin_schema_id(int(major), int(minor))] = path.read_text()
+    combined[registry_id(int(major), int(minor))] = path.read_text()
 print("the toy registry serves schema ids", sorted(combined))
 requests_seen = []
 

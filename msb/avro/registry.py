@@ -1,10 +1,9 @@
-"""Writer schemas by Confluent schema id: a local folder (Rubin's layout, ``<id>.avsc`` files) and/or
-a schema-registry URL, fetched once per id."""
+"""Writer schemas by Confluent schema id: a local folder (``<id>.avsc`` files, or a survey's own layout,
+e.g. Rubin's) and/or a schema-registry URL, fetched once per id."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,13 @@ import requests
 from msb.avro.prefix import PrefixReader
 from msb.avro.schema import AlertDecodeError, WriterSchema
 
-_RUBIN_ALERT_NAME = re.compile(r"^lsst\.v(\d+)_(\d+)\.alert$")
-
-
-def rubin_schema_id(major: int, minor: int) -> int:
-    """Rubin's registry id for alert schema vMAJOR.MINOR (e.g. 11.1 -> 1101)."""
-    return major * 100 + minor
-
-
-def rubin_schema_id_for(schema_name: str) -> int | None:
-    """Rubin's registry id for a schema named ``lsst.vX_Y.alert``; None for any other name."""
-    m = _RUBIN_ALERT_NAME.match(schema_name)
-    return rubin_schema_id(int(m[1]), int(m[2])) if m else None
-
 
 class SchemaStore:
     """Writer schemas by Confluent schema id, from a local folder and/or a registry URL.
 
-    A local folder may hold ``<id>.avsc`` files, Rubin's layout (``X.Y/lsst.vX_Y.alert.avsc``
-    with its named sub-schemas beside it, id ``X*100+Y``), or ``lsst_alert_vX_Y_combined.avsc``.
+    A local folder may hold ``<id>.avsc`` files, or files a survey numbers itself (its adapter's
+    ``schema_id``: Rubin's ``X.Y/lsst.vX_Y.alert.avsc`` with its named sub-schemas beside it, or
+    ``lsst_alert_vX_Y_combined.avsc``, are id ``X*100+Y``).
     """
 
     def __init__(self, folder: str | Path | None = None, registry_url: str | None = None) -> None:
@@ -43,16 +30,12 @@ class SchemaStore:
             self.load_folder(Path(folder))
 
     def load_folder(self, folder: Path) -> None:
+        from msb.surveys import schema_id  # msb.surveys imports msb.avro: not at this module's import
+
         if not folder.is_dir():
             raise FileNotFoundError(f"schema folder {folder} does not exist")
         for path in sorted(folder.rglob("*.avsc")):
-            sid: int | None = None
-            if path.stem.isdigit():
-                sid = int(path.stem)
-            elif (rubin_id := rubin_schema_id_for(path.stem)) is not None:  # lsst.vX_Y.alert.avsc
-                sid = rubin_id
-            elif m := re.search(r"lsst_alert_v(\d+)_(\d+)_combined\.avsc$", path.name):
-                sid = rubin_schema_id(int(m[1]), int(m[2]))
+            sid = int(path.stem) if path.stem.isdigit() else schema_id(path.stem)
             if sid is None or sid in self._by_id:
                 continue
             self.add(sid, _load_avsc(path))

@@ -1,18 +1,31 @@
-"""ZTF: packets of schemas 1.8-4.x, and Fink's re-published ``topLevelRecord``, to the flat columns.
+"""ZTF: packets of schemas 1.8-4.x, and Fink's re-published ``topLevelRecord`` (the SurveyAdapter
+contract, msb.surveys).
 
-``projection`` says which fields the columnar decoder reads (candidate fields keep their names;
-``prv`` holds the previous detections); ``derive`` turns the decoded batch into the stream's columns.
+Its writer schemas are named ``ztf.alert`` (``topLevelRecord`` once Fink re-publishes them); the
+replay reads ``objectId``, ``candid`` and ``candidate.jd``; ``projection`` says which fields the
+columnar decoder reads (candidate fields keep their names; ``prv`` holds the previous detections);
+``derive`` turns the decoded batch into the stream's columns. numpy and pyarrow are imported by the
+functions that need them: the replay uses this module without them.
 """
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.compute as pc
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from msb.avro.plan import Column, ListColumn, Projection
-from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS, constant, empty_lists_for_null
+from msb.avro.schema import AlertDecodeError
+from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS, SUMMARY_FIELDS, Routing, constant, empty_lists_for_null
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from msb.avro.plan import Projection
 
 NAME = "ztf"
+SCHEMA_NAMES = ("ztf.alert", "topLevelRecord")  # ZTF 1.8-4.x, and Fink's re-published ZTF
+PREFIX_FIELDS = frozenset({"objectId", "candid", "candidate.jd"})
+ID_FIELDS = ("candid", "candidate.candid")  # the alert's id and its candidate's: the same number
+CUTOUTS = {c: f"{c}.stampData" for c in CUTOUT_COLUMNS}  # {fileName, stampData} records
 # ZTF candidate fields (schemas 3.x and 4.x share these 103), in schema order.
 ZTF_CANDIDATE = (
     "jd:double fid:int pid:long diffmaglim:float pdiffimfilename:string programpi:string programid:int "
@@ -36,12 +49,31 @@ FID_BANDS = {1: "g", 2: "r", 3: "i"}
 _CANDIDATE_CANDID = "candidate_candid"  # the candidate's own candid, used where the alert's is null
 
 
+def writes(schema_name: str) -> bool:
+    return schema_name in SCHEMA_NAMES
+
+
+def schema_id(name: str) -> int | None:
+    """ZTF numbers no schemas in a registry: a Confluent replay of ZTF packets is given --schema-id."""
+    return None
+
+
+def routing(prefix: Mapping[str, Any]) -> Routing:
+    """The replay's facts from PREFIX_FIELDS: key objectId, visit and time the exposure's jd."""
+    jd, oid, candid = prefix.get("candidate.jd"), prefix.get("objectId"), prefix.get("candid")
+    if jd is None or oid is None or candid is None:
+        raise AlertDecodeError("ZTF alert lacks objectId, candid or candidate.jd")
+    return Routing(int(candid), oid.encode(), repr(jd), jd)
+
+
 def projection(cutouts: bool = False) -> Projection:
+    from msb.avro.plan import Column, ListColumn, Projection
+
     cols = [Column("objectId", "objectId", "string"), Column("candid", "candid", "long"),
             Column("schemavsn", "schemavsn", "string")]
     cols += [Column(_CANDIDATE_CANDID if n == "candid" else n, f"candidate.{n}", k) for n, k in COLUMNS]
     if cutouts:
-        cols += [Column(c, f"{c}.stampData", "binary") for c in CUTOUT_COLUMNS]
+        cols += [Column(c, path, "binary") for c, path in CUTOUTS.items()]
     prv = ListColumn("prv", "prv_candidates", tuple(Column(n, n, k) for n, k in PRV_FIELDS))
     return Projection(tuple(cols), (prv,))
 
@@ -49,6 +81,9 @@ def projection(cutouts: bool = False) -> Projection:
 def derive(raw: pa.RecordBatch) -> pa.Table:
     """The decoded batch as the stream's ZTF columns: candidate fields by name, the alert's candid
     (the candidate's where the alert has none), ``prv`` (empty where the packet has no history)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     table = pa.Table.from_batches([raw])
     candid = pc.coalesce(table.column("candid"), table.column(_CANDIDATE_CANDID))
     table = table.set_column(table.schema.get_field_index("candid"), "candid", candid)
@@ -60,6 +95,9 @@ def derive(raw: pa.RecordBatch) -> pa.Table:
 def summary(table: pa.Table) -> pa.Table:
     """The summary columns of derived rows: ZTF's band is its filter id's letter, its reliability the
     deep real/bogus score where there is one, else rb (the rows keep all three as they are)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     fid = table.column("fid")
     letters = pa.array([FID_BANDS.get(i) for i in range(max(FID_BANDS) + 1)], pa.string())
     known = pc.fill_null(pc.is_in(fid, value_set=pa.array(list(FID_BANDS), pa.int32())), False)

@@ -25,12 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from msb.alert import survey_of
 from msb.avro import SchemaStore
-from msb.avro.columnar import ColumnarDecoder, RecordEncoder
+from msb.avro.columnar import ColumnarDecoder
 from msb.kafka import sent_ns
-from msb.schemas import PROCESSED, load
-from msb.surveys import ADAPTERS, target
+from msb.schemas import processed
+from msb.surveys import ADAPTERS, route, target
 from msb.surveys.common import CUTOUT_COLUMNS, PRV_FIELDS
 from msb_stream import quality as quality_mod
 
@@ -124,17 +123,6 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
                     schema=schema)
 
 
-# ----------------------------------------------------------------------------- processed topic
-
-PROCESSED_SYNC = b"msb-processed-v1"
-
-
-def processed_encoder() -> RecordEncoder:
-    """The processed topic's messages (the crossmatch contract): ``msb/schemas/processed.avsc``,
-    one-record container files."""
-    return RecordEncoder(load(PROCESSED), sync=PROCESSED_SYNC)
-
-
 # ----------------------------------------------------------------------------- the batch function
 
 
@@ -160,9 +148,9 @@ class BatchDecoder:
         if settings.schema_dir or settings.schema_registry:
             store = SchemaStore(settings.schema_dir, settings.schema_registry)
         self.decoder = ColumnarDecoder([target(name, settings.keep_cutouts) for name in ADAPTERS],
-                                       lambda ws: survey_of(ws).value, store)
+                                       route, store)
         self.schema = arrow_schema(settings.keep_cutouts)
-        self.encoder = processed_encoder()
+        self.encoder = processed.encoder()
         self.filters = compile_filters(settings.filters)
         self.filter_columns = declared_columns(settings.filters)
 

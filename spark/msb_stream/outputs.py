@@ -37,8 +37,9 @@ from confluent_kafka import KafkaException, Producer
 
 from msb import livestream
 from msb.kafka import SEND_TIME_HEADER, produce
+from msb.schemas.livestream import LivestreamEncoder
 from msb_stream.decode import cached_decoder
-from msb_stream.livestream import LivestreamEncoder
+from msb_stream.livestream import contract_fields
 
 # One row per task: what its messages became, for the batch's counts, latencies and archive files.
 # (Per task, not per message: the driver collects a few rows whatever the batch size.)
@@ -183,7 +184,7 @@ class TaskWriter:
         if values is None:
             raise ValueError("the fink distribution needs the Kafka messages the batch was decoded from")
         raw = [values[i].as_py() if isinstance(values, pa.Array | pa.ChunkedArray) else values[i] for i in rows]
-        messages = self.livestream.encode(batch.take(pa.array(rows)), raw)
+        messages = self.livestream.encode(contract_fields(batch.take(pa.array(rows))), raw)
         surveys = batch.column("survey").take(pa.array(rows)).to_pylist()
         fmt = self.settings.livestream_format
         for (key, value), i, survey in zip(messages, rows, surveys, strict=True):

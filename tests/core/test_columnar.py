@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 
 from msb import paths
-from msb.alert import survey_of
 from msb.avro import MAGIC, AlertDecoder, SchemaStore, frame_confluent
 from msb.avro import _columns as compiled_engine
 from msb.avro.columnar import ColumnarDecoder, Target, compiled, pure_engine
 from msb.avro.plan import Column, ListColumn, PlanUnsupported, Projection, compile_plan
 from msb.sources import Packet, iter_packets
-from msb.surveys import ADAPTERS, target
+from msb.surveys import ADAPTERS, route, target
 
 RUBIN_ID = 1000  # schema 10.0 in the local Rubin schema folder
 
@@ -109,7 +108,7 @@ def nan_as_text(value: Any) -> Any:
 
 def make_decoder(way: str, store: SchemaStore, cutouts: bool = True) -> ColumnarDecoder:
     engine = pure_engine() if way == "python" else compiled_engine
-    return ColumnarDecoder([target(name, cutouts) for name in ADAPTERS], lambda ws: survey_of(ws).value, store,
+    return ColumnarDecoder([target(name, cutouts) for name in ADAPTERS], route, store,
                            use_plans=way != "fastavro", engine=engine)
 
 
@@ -143,7 +142,7 @@ def test_every_shared_packet_equals_fastavro(way: str, packets: list[bytes], sto
     rows = rows_of(decoded, len(packets))
     for msg, row in zip(packets, rows, strict=True):
         rec = _reference(msg, store)
-        projection = target(survey_of(dec.writer_schema_of(msg)).value, True).projection
+        projection = target(route(dec.writer_schema_of(msg)), True).projection
         assert row == expected(rec, projection)
 
 
@@ -220,7 +219,7 @@ def _check_hostile(dec: ColumnarDecoder, store: SchemaStore, good: list[bytes], 
             except Exception:  # noqa: BLE001 - fastavro rejects what we read (a skipped field it validates)
                 seen["fastavro_fails_too"] += 1
                 continue
-            projection = target(survey_of(dec.writer_schema_of(msg)).value, True).projection
+            projection = target(route(dec.writer_schema_of(msg)), True).projection
             assert nan_as_text(row) == nan_as_text(expected(rec, projection))
     assert slowest < 0.5, f"a batch took {slowest:.3f} s per packet"
     return seen

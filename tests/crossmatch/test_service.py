@@ -17,8 +17,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from msb import kafka, livestream
 from msb.avro import AlertDecoder
 from msb.schemas import CLASSIFIED as SCHEMA_FILE
+from msb.schemas import classified
 from msb_crossmatch.match import Crossmatcher
-from msb_crossmatch.records import missing_processed_fields, output_schema
+from msb_crossmatch.records import missing_processed_fields
 from msb_crossmatch.service import CrossmatchConfig, CrossmatchService
 
 SESSION_MS = 6000  # tansu joins take session.timeout.ms / 2
@@ -108,7 +109,7 @@ def test_fink_distribution_publishes_classified_records_fink_client_reads(broker
     summary = CrossmatchService(cfg).run(stop_when=lambda s: len(s.candids) >= len(messages))
     assert summary.stopped_because == "stop condition met"
     msgs = read_all(broker.bootstrap, topic_out, len(messages))
-    schema = output_schema(Crossmatcher.open(store).names)
+    schema = classified.with_catalogs(Crossmatcher.open(store).names)
     reader = AlertConsumer([], {"bootstrap.servers": broker.bootstrap, "group.id": "unused"}, survey="ztf")
     try:
         decoded = [reader.process_message(m) for m in msgs]  # Fink's own decoding, key -> schema

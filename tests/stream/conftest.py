@@ -12,7 +12,8 @@ import fastavro
 import pytest
 
 from msb import paths
-from msb.avro import AlertDecoder, SchemaStore, encode_confluent, rubin_schema_id
+from msb.avro import AlertDecoder, SchemaStore, encode_confluent
+from msb.surveys.rubin import registry_id
 from msb_stream.job import StreamConfig, run_stream
 from tests.stream.helpers import fink, packets, produce, run, ztf_key, ztf_pure
 
@@ -57,7 +58,7 @@ def rubin_run(spark: Any, broker: Any, rubin_dir: Path, tmp_path_factory: pytest
     (Rubin's), through the stream with the rubin cut."""
     tmp = tmp_path_factory.mktemp("rubin")
     store = SchemaStore(paths.rubin_schemas())
-    sid = rubin_schema_id(10, 0)
+    sid = registry_id(10, 0)
     values = packets(rubin_dir)
     records = [AlertDecoder(store).decode(v) for v in values]
     confluent = [encode_confluent(r, sid, store.get(sid)) for r in records]

@@ -3,7 +3,8 @@
 The input is decoded by the columnar decoder (msb.avro.columnar) with the processed contract
 compiled once: out come Arrow columns, and from them the numpy arrays the matcher takes, with no
 Python object per alert. Raw alerts go through their survey adapter's projection and derivation,
-then the same selection. The classified records are encoded column-wise too.
+then the same selection. The classified contract and its encoder are the core's
+(msb.schemas.classified); this module builds its columns.
 """
 
 from __future__ import annotations
@@ -19,18 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from msb.alert import survey_of
 from msb.avro import SchemaStore, WriterSchema
-from msb.avro.columnar import ColumnarDecoder, RecordEncoder, Target
+from msb.avro.columnar import ColumnarDecoder, Target
 from msb.avro.plan import Column, Projection
-from msb.schemas import CLASSIFIED, PROCESSED, field_names, load
-from msb.surveys import ADAPTERS, target
+from msb.schemas.processed import SCHEMA as PROCESSED
+from msb.surveys import ADAPTERS, route, target
 from msb_crossmatch.match import EVIDENCE, BatchResult
 
 _CARRIED = ("jd", "ra", "dec", "magpsf", "fid", "band", "ssdistnr", "ndethist", "sgscore1", "distpsnr1")
 # What the crossmatch reads from a processed record: the contract must carry it (see the tests).
 READ_FIELDS = ("candid", "objectId", "survey", "msb_sent_ns", *_CARRIED, *EVIDENCE)
-CLASSIFIED_SYNC = b"msb-classified-1"
 _KINDS = {"double": "double", "float": "float", "long": "long", "int": "int", "string": "string",
           "boolean": "bool", "bytes": "binary"}
 _ARROW = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double": pa.float64()}
@@ -38,7 +37,7 @@ _ARROW = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "double"
 
 def missing_processed_fields() -> list[str]:
     """Fields the crossmatch reads that the processed contract lacks (none, while they agree)."""
-    have = set(field_names(PROCESSED))
+    have = {f["name"] for f in PROCESSED["fields"]}
     return [f for f in dict.fromkeys(READ_FIELDS) if f not in have]
 
 
@@ -46,7 +45,7 @@ def missing_processed_fields() -> list[str]:
 def processed_target() -> Target:
     """The READ_FIELDS of the processed contract, typed as the contract types them."""
     types = {}
-    for f in load(PROCESSED)["fields"]:
+    for f in PROCESSED["fields"]:
         t = f["type"]
         types[f["name"]] = t[1 - t.index("null")] if isinstance(t, list) else t
     return Target("processed", Projection(tuple(Column(n, n, _KINDS[types[n]]) for n in dict.fromkeys(READ_FIELDS))))
@@ -54,10 +53,10 @@ def processed_target() -> Target:
 
 def input_decoder(schemas: SchemaStore | None = None) -> ColumnarDecoder:
     """Processed records, and raw ZTF and Rubin alerts (told apart by their writer schema's name)."""
-    processed = fastavro.parse_schema(load(PROCESSED))["name"]  # its full name, as writers' headers carry it
+    processed = fastavro.parse_schema(PROCESSED)["name"]  # its full name, as writers' headers carry it
 
     def target_of(ws: WriterSchema) -> str:
-        return "processed" if ws.name == processed else survey_of(ws).value
+        return "processed" if ws.name == processed else route(ws)
 
     return ColumnarDecoder([processed_target(), *(target(name) for name in ADAPTERS)], target_of, schemas)
 
@@ -114,18 +113,6 @@ def read_inputs(decoder: ColumnarDecoder, values: list[bytes | None]) -> Inputs:
 # ----------------------------------------------------------------------------- output
 
 
-def output_schema(catalogs: list[str]) -> dict[str, Any]:
-    """The classified contract plus xm_ fields for catalogs beyond the default set."""
-    schema = load(CLASSIFIED)
-    have = {f["name"] for f in schema["fields"]}
-    for name in catalogs:
-        for field, ftype, doc in ((f"xm_{name}", "string", "label or id of the nearest match"),
-                                  (f"xm_{name}_sep", "double", "its separation (arcsec)")):
-            if field not in have:
-                schema["fields"].append({"name": field, "type": ["null", ftype], "default": None, "doc": doc})
-    return schema
-
-
 def arrow_schema(schema: dict[str, Any]) -> pa.Schema:
     """The classified contract as Arrow types (the Parquet copy's schema)."""
     fields = []
@@ -162,13 +149,6 @@ def classified_table(inputs: Inputs, res: BatchResult, sent: np.ndarray, classif
         cols[k] = pa.array(values, pa.float64(), from_pandas=True) if k.endswith("_sep") else _strings(values)
     return pa.table([cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema],
                     schema=schema)
-
-
-def encoder(schema: dict[str, Any], distribution: str = "container") -> RecordEncoder:
-    """The classified topic's messages: one record per Avro container file, or with the ``fink``
-    distribution (Fink's Livestream convention, msb/livestream.py) the bare datum, its schema being
-    the message key."""
-    return RecordEncoder(schema, sync=CLASSIFIED_SYNC) if distribution == "container" else RecordEncoder(schema)
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

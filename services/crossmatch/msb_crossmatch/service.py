@@ -30,6 +30,7 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from msb import kafka, livestream
 from msb.paths import catalog_store
+from msb.schemas import classified
 from msb_crossmatch.api import ApiServer, State, build_app
 from msb_crossmatch.cds import CdsXmatch
 from msb_crossmatch.limits import ApiLimits
@@ -39,9 +40,7 @@ from msb_crossmatch.records import (
     Inputs,
     arrow_schema,
     classified_table,
-    encoder,
     input_decoder,
-    output_schema,
     read_inputs,
     write_parquet,
 )
@@ -110,11 +109,11 @@ class CrossmatchService:
                                on_failure=lambda e: (self.metrics.remote_failures.inc(), self.say(f"CDS xMatch: {e}")))
         self.xm = Crossmatcher.open(config.catalogs_dir, config.catalogs, remote=remote)
         self.metrics.catalogs_loaded(self.xm.catalogs)
-        self.schema = output_schema(self.xm.names)
+        self.schema = classified.with_catalogs(self.xm.names)
         self.table_schema = arrow_schema(self.schema)
         if config.distribution not in livestream.DISTRIBUTIONS:
             raise ValueError(f"distribution {config.distribution!r}: choose {' or '.join(livestream.DISTRIBUTIONS)}")
-        self.encoder = encoder(self.schema, config.distribution)
+        self.encoder = classified.encoder(self.schema, config.distribution)
         self.schema_key = livestream.schema_key(self.schema) if config.distribution == "fink" else None
         self.out_partitions = 1
         self.decoder = input_decoder()

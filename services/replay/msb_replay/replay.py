@@ -18,19 +18,19 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from msb import kafka
-from msb.alert import PacketInfo, Survey, packet_info
-from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, rubin_schema_id_for, with_new_ids
+from msb.alert import PacketInfo, packet_info
+from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, with_new_ids
 from msb.metrics import serve
 from msb.progress import Reporter
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
+from msb.surveys import ADAPTERS, schema_id
 from msb_replay.metrics import ReplayMetrics
 from msb_replay.pacing import Pace, sleep_until
 
 log = logging.getLogger("msb.replay")
 
 REPLAY_ID_HEADER = "msb_replay_id"  # "<loop>:<alert id>", what --resume recognises as already delivered
-FRESH_ID_STEP = 10**16  # ZTF candids and Rubin diaSourceIds stay far below 2**63 for hundreds of loops
-ID_FIELDS = {Survey.ZTF: ("candid", "candidate.candid"), Survey.RUBIN: ("diaSourceId", "diaSource.diaSourceId")}
+FRESH_ID_STEP = 10**16  # the surveys' alert ids stay far below 2**63 for hundreds of loops
 
 
 def delivered_ids(bootstrap: str, topic: str) -> set[str]:
@@ -155,7 +155,7 @@ class Replayer:
     def _payload(self, packet: Packet, info: PacketInfo, loop: int) -> bytes:
         if self.cfg.fresh_ids and loop:
             fresh = info.alert_id + loop * FRESH_ID_STEP
-            data = with_new_ids(self.decoder, packet.data, dict.fromkeys(ID_FIELDS[info.survey], fresh))
+            data = with_new_ids(self.decoder, packet.data, dict.fromkeys(ADAPTERS[info.survey].ID_FIELDS, fresh))
             packet = Packet(packet.source, data)
         if self.cfg.wire_format == "container":
             return packet.data  # byte-identical to the file
@@ -169,7 +169,7 @@ class Replayer:
         if sid is None:
             sid = self.cfg.schemas.id_for(info.schema_name) if self.cfg.schemas else None
             if sid is None:
-                sid = rubin_schema_id_for(info.schema_name)  # Rubin's registry numbering
+                sid = schema_id(info.schema_name)  # the survey's own registry numbering (Rubin's)
             if sid is None:
                 raise BadPacket(f"no Confluent schema id for schema {info.schema_name}: pass --schema-id")
             self._confluent_ids[info.schema_name] = sid
