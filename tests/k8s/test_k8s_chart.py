@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from k8s_support import (
     values_of,
     variants,
 )
+
+from msb import paths
 
 helm_python = pytest.importorskip("helm_python")
 
@@ -159,6 +162,26 @@ def test_stream_cli_accepts_the_chart_arguments() -> None:
         parser.parse_args([name, *command(docs)])
 
 
+
+
+def _stream_image_entrypoint() -> str:
+    """The command the stream image installs and starts (spark/Dockerfile's ENTRYPOINT)."""
+    dockerfile = (paths.REPO_ROOT / "spark" / "Dockerfile").read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
+    assert f"COPY spark/entrypoint.sh /usr/local/bin/{entry[0]}" in dockerfile
+    return entry[0]
+
+
+def test_stream_pods_start_the_stream_image_entrypoint() -> None:
+    """Driver and executor pods (SparkApplication and the executor pod template) run the image's own
+    entrypoint, named for the stream."""
+    entry = _stream_image_entrypoint()
+    assert entry == "msb-stream-entrypoint"
+    app = one(render({"stream": {"mode": "sparkApplication"}}), "SparkApplication")["spec"]
+    template = yaml.safe_load(one(render(), "ConfigMap", "msb-stream-conf")["data"]["executor-pod-template.yaml"])
+    commands = [app[role]["template"]["spec"]["containers"][0]["command"] for role in ("driver", "executor")]
+    commands.append(template["spec"]["containers"][0]["command"])
+    assert commands == [[entry]] * 3
 
 
 def test_s3_checkpoint() -> None:
