@@ -152,7 +152,7 @@ def test_stream_cli_accepts_the_chart_arguments() -> None:
     choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name, docs, command in (
         ("stream", render(), lambda d: pod_spec(one(d, "Deployment", "msb-stream"))["containers"][0]["args"]),
-        ("xmatch", render(), lambda d: pod_spec(one(d, "Deployment", "msb-crossmatch"))["containers"][0]["args"]),
+        ("crossmatch", render(), lambda d: pod_spec(one(d, "Deployment", "msb-crossmatch"))["containers"][0]["args"]),
         ("replay", render(), lambda d: pod_spec(one(d, "Job"))["containers"][0]["args"]),
         ("stream", render({"stream": {"mode": "sparkApplication"}}),
          lambda d: one(d, "SparkApplication")["spec"]["arguments"][1:]),

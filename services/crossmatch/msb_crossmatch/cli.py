@@ -82,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Consume the stream processor's topic, crossmatch each batch with the catalog store, "
         "classify it with rules.yaml and produce the classified alerts (Avro) to --out-topic; offsets are "
         "committed after delivery (at-least-once, dedup on candid). Replicas with the same --group share "
-        "the partitions. Serves POST /xmatch, GET /catalogs, /healthz, /readyz and /metrics.",
+        "the partitions. Serves POST /crossmatch (/xmatch, its former name, still answers, deprecated), "
+        "GET /catalogs, /healthz, /readyz and /metrics.",
     )
     xm.add_argument("--bootstrap", default=None,
                     help="Kafka bootstrap servers (default: $MSB_BOOTSTRAP or 127.0.0.1:9092)")
@@ -115,8 +116,8 @@ def _api_limit_flags(parser: argparse.ArgumentParser) -> None:
     4xx that tells the client what to change, so no client can starve the others or the probes."""
     d = ApiLimits()
     g = parser.add_argument_group(
-        "HTTP API limits", "Each bounds what one /xmatch request may ask; an excess is refused (4xx) with a message "
-        "that says what to change.")
+        "HTTP API limits", "Each bounds what one /crossmatch request may ask; an excess is refused (4xx) with a "
+        "message that says what to change.")
     g.add_argument("--max-body", type=_byte_size, default=_size_text(d.max_body_bytes), metavar="SIZE",
                    help="largest request body (bytes, or with KiB/MiB/GiB); larger gets 413 before any parsing")
     g.add_argument("--max-positions", type=_positive(int), default=d.max_positions, metavar="N",
@@ -128,7 +129,7 @@ def _api_limit_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-response", type=_byte_size, default=_size_text(d.max_response_bytes), metavar="SIZE",
                    help="largest answer (413 beyond: fewer positions, a smaller radius, or no \"all\")")
     g.add_argument("--max-concurrent", type=_positive(int), default=d.max_concurrent, metavar="N",
-                   help="/xmatch requests in progress at once (reading, matching, answering); more get 429 "
+                   help="/crossmatch requests in progress at once (reading, matching, answering); more get 429 "
                    "with Retry-After")
     g.add_argument("--header-timeout", type=_positive(float), default=d.header_timeout, metavar="S",
                    help="seconds a connection has to send a complete request head (also the idle keep-alive "

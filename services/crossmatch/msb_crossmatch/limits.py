@@ -14,6 +14,6 @@ class ApiLimits:
     max_positions: int = MAX_POSITIONS
     max_work: int = 1_000_000  # zone intervals + candidate catalog rows examined (Crossmatcher.work)
     max_response_bytes: int = 16 * 1024 * 1024
-    max_concurrent: int = 4  # /xmatch requests in progress (reading, matching or answering)
+    max_concurrent: int = 4  # /crossmatch requests in progress (reading, matching or answering)
     header_timeout: float = 10.0  # a connection's request head must be complete this soon (and idle keep-alive)
     body_timeout: float = 10.0  # the body must arrive, and the answer be taken, this soon
