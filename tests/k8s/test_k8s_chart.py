@@ -377,7 +377,7 @@ def test_dashboards_are_labelled_configmaps() -> None:
 def test_replay_modes_and_pace() -> None:
     job = one(render(), "Job")
     args = pod_spec(job)["containers"][0]["args"]
-    assert args[args.index("--visit-interval") + 1] == "5" and args[args.index("--loop") + 1] == "1"
+    assert args[args.index("--visit-interval") + 1] == "5" and args[args.index("--loops") + 1] == "1"
     assert pod_spec(job)["initContainers"][0]["name"] == "download"
     dep = one(render({"replay": {"mode": "deployment", "pace": {"mode": "rate", "value": 100},
                                  "data": {"source": "pvc"}}}), "Deployment", "msb-replay")
