@@ -127,8 +127,10 @@ class CliConfig:
             kw: dict[str, Any] = {"dest": f.name, "help": o.help}
             if default is _MISSING:
                 kw["required"] = True
-            else:  # lists and dicts start empty in the parser; from_args fills in the field's default
-                kw["default"] = None if isinstance(default, (list, dict)) else default
+            elif isinstance(default, (list, dict)):  # start empty in the parser; from_args fills in the default
+                kw["default"] = None
+            else:  # a default in its own words (2MiB) where there are some: argparse parses it with `type`
+                kw["default"] = o.render(default) if o.render is not str and default is not None else default
             if o.action is not None:
                 kw["action"] = o.action
             if o.action not in ("store_true", argparse.BooleanOptionalAction):

@@ -286,8 +286,8 @@ def test_the_command_line_sets_every_limit(capsys: pytest.CaptureFixture[str]) -
     args = parser.parse_args(["crossmatch", "--max-body", "512KiB", "--max-positions", "50", "--max-work", "20000",
                               "--max-response", "1.5MiB", "--max-concurrent", "2", "--header-timeout", "3",
                               "--body-timeout", "4.5"])
-    assert api_limits(args) == ApiLimits(max_body_bytes=512 * 1024, max_positions=50, max_work=20_000,
-                                         max_response_bytes=3 * 2**19, max_concurrent=2, header_timeout=3.0,
+    assert api_limits(args) == ApiLimits(max_body=512 * 1024, max_positions=50, max_work=20_000,
+                                         max_response=3 * 2**19, max_concurrent=2, header_timeout=3.0,
                                          body_timeout=4.5)
     assert api_limits(parser.parse_args(["crossmatch"])) == ApiLimits()
     with pytest.raises(SystemExit):

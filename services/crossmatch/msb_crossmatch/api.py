@@ -223,7 +223,7 @@ def answer(xm: Crossmatcher, body: bytes, limits: ApiLimits) -> bytes:
     work = xm.work(req["ra"], req["dec"], req["catalogs"], req["radius"], limits.max_work)
     if int(work.sum()) > limits.max_work:
         raise RequestError(_too_much_work(req, int(work.sum()), limits.max_work, xm), 413, "too_much_work")
-    return b"".join(_serialised(xm, req, work, limits.max_response_bytes))
+    return b"".join(_serialised(xm, req, work, limits.max_response))
 
 
 def _too_much_work(req: dict[str, Any], total: int, limit: int, xm: Crossmatcher) -> str:
@@ -348,7 +348,7 @@ class _Gate:
         if encoding not in ("", "identity"):
             return RequestError(f"Content-Encoding {encoding!r} is not accepted: send the JSON uncompressed", 415)
         length = request.content_length
-        if length is not None and length > lim.max_body_bytes:
+        if length is not None and length > lim.max_body:
             return _body_too_large(lim, length)
         if self.in_progress >= lim.max_concurrent:
             return RequestError(f"busy: {self.in_progress} /crossmatch requests are in progress, the most this server "
@@ -358,7 +358,7 @@ class _Gate:
 
 def _body_too_large(lim: ApiLimits, length: int | None = None) -> RequestError:
     size = f" {length:,} bytes," if length is not None else ""
-    return RequestError(f"body is{size} over the limit of {lim.max_body_bytes:,} bytes ({_mib(lim.max_body_bytes)}); "
+    return RequestError(f"body is{size} over the limit of {lim.max_body:,} bytes ({_mib(lim.max_body)}); "
                         f"send fewer positions per request (at most {lim.max_positions:,}) and split the rest",
                         413, "body_too_large")
 
@@ -371,7 +371,7 @@ async def _read_body(request: web.Request, limits: ApiLimits) -> bytes:
         async with asyncio.timeout(limits.body_timeout):
             while chunk := await request.content.readany():
                 body += chunk
-                if len(body) > limits.max_body_bytes:
+                if len(body) > limits.max_body:
                     raise _body_too_large(limits)
     except TimeoutError:
         raise RequestError(f"the request body did not arrive within {limits.body_timeout:g} s "
@@ -473,7 +473,7 @@ def build_app(xm: Crossmatcher, metrics: CrossmatchMetrics, state: State,
     async def stop_workers(_app: web.Application) -> None:
         workers.shutdown(wait=False, cancel_futures=True)
 
-    app = web.Application(client_max_size=limits.max_body_bytes)
+    app = web.Application(client_max_size=limits.max_body)
     app[LIMITS_KEY] = limits
     app.on_cleanup.append(stop_workers)
     app.on_response_prepare.append(_DeprecatedPaths().on_prepare)
