@@ -34,9 +34,9 @@ class StageConfigs:
     crossmatch: CrossmatchConfig
 
     def commands(self) -> dict[str, list[str]]:
-        """Each stage's ``msb`` command line (what its container would run)."""
-        return {"replay": ["replay", *self.replay.to_args()], "stream": ["stream", *self.stream.to_args()],
-                "crossmatch": ["crossmatch", *self.crossmatch.to_args()]}
+        """Each stage's ``msb`` command line (what its container would run), consumers first."""
+        return {"crossmatch": ["crossmatch", *self.crossmatch.to_args()], "stream": ["stream", *self.stream.to_args()],
+                "replay": ["replay", *self.replay.to_args()]}
 
 
 def stage_configs(args: argparse.Namespace, bootstrap: str, ports: dict[str, int | None],
