@@ -136,13 +136,12 @@ class CliConfig:
             if o.action not in ("store_true", argparse.BooleanOptionalAction):
                 kw.update({k: v for k, v in (("metavar", o.metavar), ("type", o.type), ("choices", o.choices),
                                              ("nargs", o.nargs)) if v is not None})
-            action = group.add_argument(flag(f.name), **kw)
+            group.add_argument(flag(f.name), **kw)
             for old in o.deprecated:
                 base = parser._registry_get("action", o.action or "store", o.action)  # type: ignore[attr-defined]
                 alias = {k: v for k, v in kw.items() if k not in ("required", "help", "default")}
                 parser.add_argument(old, **{**alias, "action": deprecated_action(base, flag(f.name), cls.prog),
                                             "help": argparse.SUPPRESS, "default": argparse.SUPPRESS})
-            del action
 
     @classmethod
     def from_args(cls: type[C], ns: argparse.Namespace) -> C:

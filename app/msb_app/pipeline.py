@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from msb import kafka, paths
 from msb.broker import EmbeddedBroker, memory_warn_option
-from msb.cliutil import HelpFormatter
+from msb.cliutil import HelpFormatter, deprecated_action
 from msb_app.stageconfigs import stage_configs
 
 if TYPE_CHECKING:
@@ -191,8 +191,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar="DIR", help="crossmatch catalog store (env MSB_CATALOGS); built on first use")
     p.add_argument("--replay-metrics-port", type=int, help="serve the replay's /metrics here")
     p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")
-    p.add_argument("--crossmatch-port", "--xmatch-port", type=int,
-                   help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--crossmatch-port", type=int, help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--xmatch-port", dest="crossmatch_port", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                   action=deprecated_action(argparse._StoreAction, "--crossmatch-port", "msb run"))
     p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
                    help="keep the metrics endpoints up this long after the run (for a Prometheus scrape; "
                    "--sequential only)")

@@ -80,3 +80,9 @@ def test_the_sequential_run_uses_the_same_configs(tmp_path: Path) -> None:
     assert cfg.crossmatch.session_timeout_ms == live.configs.crossmatch.session_timeout_ms == SESSION_TIMEOUT_MS
     assert cfg.replay.pace == live.configs.replay.pace and cfg.stream.archive == live.configs.stream.archive
     assert cfg.crossmatch.http_port is None and cfg.stream.metrics_port is None  # not served unless asked
+
+
+def test_msb_run_former_xmatch_port_flag_still_works(capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_parser().parse_args(["run", "--xmatch-port", "7"]).crossmatch_port == 7
+    assert "msb run: --xmatch-port is deprecated and will go: use --crossmatch-port" in capsys.readouterr().err
+    assert build_parser().parse_args(["run"]).crossmatch_port is None
