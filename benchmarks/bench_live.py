@@ -86,7 +86,7 @@ def live(tmp: Path, catalogs: Path, rate: int) -> dict[str, Any]:
     out = tmp / f"live-{rate}"
     cmd = _msb_run(out, catalogs, rate, "--plain", "--dashboard-every", "10",
                    "--replay-metrics-port", str(ports["replay"]), "--stream-metrics-port", str(ports["stream"]),
-                   "--xmatch-port", str(ports["xmatch"]))
+                   "--crossmatch-port", str(ports["xmatch"]))
     t0 = time.monotonic()
     with open(out.with_suffix(".out"), "wb") as stdout, open(out.with_suffix(".err"), "wb") as stderr:
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr)

@@ -64,7 +64,8 @@ def tansu_direct_seconds(packets: list[tuple[bytes, bytes]]) -> float:
 
 
 def replay_seconds(bootstrap: str, topic: str, data: list[Path], loops: int, expect: int) -> float:
-    summary = run_replay(ReplayConfig(data=data, bootstrap=bootstrap, topic=topic, loops=loops, progress=False))
+    summary = run_replay(ReplayConfig(data=data, bootstrap=bootstrap, topic=topic, loops=loops, progress=False,
+                                      metrics_port=None))
     assert summary.alerts == expect and summary.failed == 0, summary
     return summary.elapsed_s
 

@@ -123,14 +123,13 @@ class Replay:
 def replay(bootstrap: str, data: Path, topic: str, *, wire_format: str = "container",
            visit_interval: float | None = None, partitions: int = 2) -> Replay:
     """Starts ``msb replay`` (the library call) into ``topic`` in a background thread."""
-    from msb.avro import SchemaStore
     from msb_replay.pacing import Pace
     from msb_replay.replay import ReplayConfig, run_replay
 
     cfg = ReplayConfig(
         data=[data], bootstrap=bootstrap, topic=topic, partitions=partitions,
         pace=Pace("visit-interval", visit_interval) if visit_interval else Pace("max"),
-        wire_format=wire_format, schemas=SchemaStore(rubin_schemas()), progress=False,
+        wire_format=wire_format, schemas=rubin_schemas(), progress=False, metrics_port=None,
     )
     result: dict[str, Any] = {}
 

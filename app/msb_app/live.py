@@ -16,6 +16,7 @@ The embedded broker keeps data in memory only: if it dies the run cannot continu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -34,9 +35,9 @@ from msb.broker_memory import MemoryWatch
 from msb_app.dashboard import Dashboard
 from msb_app.livestats import Scraper, scrape, total
 from msb_app.promlocal import prometheus_stage
+from msb_app.stageconfigs import GROUP, StageConfigs, Topics, stage_configs
 from msb_app.stages import Stage, stop_all
 
-GROUP = "msb-run"
 MAX_RESTARTS = 5
 STAGE_READY_S = 240.0  # Spark's first start on a busy 2-core machine
 DEFAULT_TIMEOUT_S = 900.0  # without --forever
@@ -44,14 +45,6 @@ DEFAULT_TIMEOUT_S = 900.0  # without --forever
 
 class BrokerLost(RuntimeError):
     """The embedded broker died: its data was in memory, the run cannot go on."""
-
-
-@dataclass
-class Topics:
-    raw: str = "raw"
-    processed: str = "processed"
-    classified: str = "classified"
-    dead_letters: str = "dead-letters"
 
 
 @dataclass
@@ -123,6 +116,7 @@ class LiveRun:
     broker_pid: int | None = None
     scraper: Scraper | None = None
     memory: MemoryWatch | None = None  # the embedded broker's memory (None: another Kafka)
+    configs: StageConfigs | None = None  # what each stage runs with (build_stages)
 
     @property
     def replay_summary_file(self) -> Path:
@@ -139,34 +133,23 @@ class LiveRun:
         say(f"msb run: Prometheus at {url} scraping {', '.join(targets)} every second ({note})")
 
     def build_stages(self) -> None:
-        a, t, out = self.args, self.topics, self.args.out
-        logs = out / "logs"
+        """Each stage's command line, from the configs msb run builds (stageconfigs): ``msb <command>`` with
+        its config's to_args()."""
+        a, logs = self.args, self.args.out / "logs"
         self.replay_summary_file.unlink(missing_ok=True)  # an earlier run's, in a reused --out
         ports = {"replay": a.replay_metrics_port or free_port(), "stream": a.stream_metrics_port or free_port(),
                  "crossmatch": a.crossmatch_port or free_port()}
-        schemas = ["--schemas", str(a.schemas)] if a.schemas and a.schemas.is_dir() else []
-        self.stages["crossmatch"] = Stage(
-            "crossmatch", ["crossmatch", "--bootstrap", self.bootstrap, "--topic", t.processed,
-                           "--out-topic", t.classified,
-                           "--group", GROUP, "--catalogs", str(a.catalogs), "--out", str(out / "classified"),
-                           "--http-port", str(ports["crossmatch"]), "--http-host", "127.0.0.1",
-                           "--session-timeout-ms", "6000"],
-            logs / "crossmatch.log", f"http://127.0.0.1:{ports['crossmatch']}/metrics")
-        self.stages["stream"] = Stage(
-            "stream", ["stream", "--bootstrap", self.bootstrap, "--topic", t.raw, "--quality", a.quality,
-                       "--archive", str(out / "archive"), "--checkpoint", str(out / "checkpoint"),
-                       "--processed-topic", t.processed, "--dead-letter-topic", t.dead_letters,
-                       "--master", a.master, "--metrics-port", str(ports["stream"]),
-                       "--trigger-seconds", str(a.trigger_seconds), *schemas],
-            logs / "stream.log", f"http://127.0.0.1:{ports['stream']}/metrics")
-        pace = ["--visit-interval", str(a.visit_interval)] if a.visit_interval else ["--max"]
-        loops = ["--forever"] if a.forever else ["--loop", str(a.loop)]
-        loops.append("--fresh-candids")  # a looped night's alerts are new alerts, not duplicates
-        self.stages["replay"] = Stage(
-            "replay", ["replay", "--data", *map(str, a.data), "--bootstrap", self.bootstrap, "--topic", t.raw,
-                       "--partitions", str(a.partitions), "--metrics-port", str(ports["replay"]), "--no-progress",
-                       "--summary-json", str(self.replay_summary_file), *pace, *loops, *schemas],
-            logs / "replay.log", f"http://127.0.0.1:{ports['replay']}/metrics")
+        cfg = stage_configs(a, self.bootstrap, ports, self.topics)
+        self.configs = StageConfigs(
+            replay=dataclasses.replace(cfg.replay, progress=False, summary_json=self.replay_summary_file),
+            stream=cfg.stream,
+            crossmatch=dataclasses.replace(cfg.crossmatch, http_host="127.0.0.1"),
+        )
+        urls = {"replay": f"http://127.0.0.1:{ports['replay']}/metrics",
+                "stream": f"http://127.0.0.1:{ports['stream']}/metrics",
+                "crossmatch": f"http://127.0.0.1:{ports['crossmatch']}/metrics"}
+        for name, command in self.configs.commands().items():
+            self.stages[name] = Stage(name, command, logs / f"{name}.log", urls[name])
 
     def create_topics(self) -> None:
         admin = kafka.wait_for_kafka(self.bootstrap)
@@ -244,8 +227,10 @@ class LiveRun:
             stage.exits.append(ended)
             self.events.append(f"{name} stopped ({ended}); restarted")
             say(f"msb run: {name} stopped ({ended}); restarting it (log {stage.log})")
-            if name == "replay" and "--resume" not in stage.args:
-                stage.args.append("--resume")  # what was already delivered is not sent again
+            if name == "replay" and self.configs is not None and not self.configs.replay.resume:
+                # what was already delivered is not sent again
+                self.configs.replay = dataclasses.replace(self.configs.replay, resume=True)
+                stage.args = ["replay", *self.configs.replay.to_args()]
             stage.start({"MSB_SPARK_LOG_LEVEL": "ERROR"} if name == "stream" else None)
             say(f"msb run: {name} restarted as pid {stage.pid}")
 
@@ -255,7 +240,8 @@ class LiveRun:
 
     def progress(self, watch: KafkaWatch) -> Progress:
         t = self.topics
-        return Progress(raw_end=watch.end(t.raw), stream_done=checkpoint_offsets(self.args.out / "checkpoint", t.raw),
+        checkpoint = Path(self.configs.stream.checkpoint) if self.configs else self.args.out / "checkpoint"
+        return Progress(raw_end=watch.end(t.raw), stream_done=checkpoint_offsets(checkpoint, t.raw),
                         processed_end=watch.end(t.processed), classified_done=watch.committed(t.processed))
 
     def states(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import shutil
 import sys
@@ -18,11 +19,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from msb import kafka, paths
 from msb.broker import EmbeddedBroker, memory_warn_option
-from msb.cliutil import HelpFormatter
-from msb_app.live import Topics
+from msb.cliutil import HelpFormatter, deprecated_action
+from msb_app.stageconfigs import stage_configs
+
+if TYPE_CHECKING:
+    from msb_crossmatch.config import CrossmatchConfig
+    from msb_replay.config import ReplayConfig
+    from msb_stream.config import StreamConfig
 
 log = logging.getLogger("msb.run")
 
@@ -51,23 +58,16 @@ def kafka_for_run(bootstrap: str | None, out: Path, memory_warn: float) -> Itera
         yield broker.bootstrap, broker.pid
 
 
-def _replay(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb.avro import SchemaStore
-    from msb_replay.pacing import Pace
-    from msb_replay.replay import ReplayConfig, run_replay
+def _replay(cfg: ReplayConfig, result: RunResult) -> None:
+    from msb_replay.replay import run_replay
 
-    pace = Pace("visit-interval", args.visit_interval) if args.visit_interval else Pace("max")
-    schemas = SchemaStore(args.schemas) if args.schemas and args.schemas.is_dir() else None
-    summary = run_replay(ReplayConfig(
-        data=args.data, bootstrap=bootstrap, topic=topics.raw, partitions=args.partitions, pace=pace,
-        schemas=schemas, metrics_port=args.replay_metrics_port, progress=True, loops=args.loop, fresh_ids=True,
-    ))
+    summary = run_replay(cfg)
     result.replayed, result.skipped, result.failed = summary.alerts, summary.skipped, summary.failed
     result.lines += ["replay"] + [f"  {line}" for line in summary.lines()]
     if summary.failed or not summary.alerts:
         result.ok = False
     if not summary.alerts and not summary.failed:
-        result.lines.append(f"  nothing was delivered: no readable alert in {', '.join(map(str, args.data))}")
+        result.lines.append(f"  nothing was delivered: no readable alert in {', '.join(map(str, cfg.data))}")
 
 
 def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
@@ -83,16 +83,10 @@ def _catalogs(args: argparse.Namespace, result: RunResult) -> None:
     result.lines += ["catalogs", f"  {len(built)} catalogs, {rows:,} rows in {args.catalogs} ({fresh} built now)"]
 
 
-def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb_stream.job import StreamConfig, run_stream
+def _stream(cfg: StreamConfig, result: RunResult) -> None:
+    from msb_stream.job import run_stream
 
-    summary = run_stream(StreamConfig(
-        bootstrap=bootstrap, topic=topics.raw, archive=str(args.out / "archive"),
-        checkpoint=str(args.out / "checkpoint"), quality=args.quality, available_now=True,
-        master=args.master, schemas=str(args.schemas) if args.schemas and args.schemas.is_dir() else None,
-        processed_topic=topics.processed, dead_letter_topic=topics.dead_letters,
-        metrics_port=args.stream_metrics_port,
-    ))
+    summary = run_stream(cfg)
     result.processed = summary.quality_passed
     result.dead_letters = summary.dead_letters
     result.lines += ["stream"] + [f"  {line}" for line in summary.detail_lines()]
@@ -100,7 +94,7 @@ def _stream(args: argparse.Namespace, bootstrap: str, topics: Topics, result: Ru
         result.lines.append("  (here the stages run one after another: latency includes Spark's start-up)")
     if result.dead_letters:
         result.ok = False
-        result.lines.append(f"  {result.dead_letters} replayed alerts could not be decoded (see {topics.dead_letters})")
+        result.lines.append(f"  {result.dead_letters} replayed alerts could not be decoded (see {cfg.dead_letters})")
 
 
 def passed_candids(archive: Path) -> set[int]:
@@ -115,21 +109,14 @@ def passed_candids(archive: Path) -> set[int]:
     return set(pq.read_table(archive, columns=["candid"])["candid"].to_pylist())
 
 
-def _crossmatch(args: argparse.Namespace, bootstrap: str, topics: Topics, result: RunResult) -> None:
-    from msb_crossmatch.service import CrossmatchConfig, run_service
+def _crossmatch(cfg: CrossmatchConfig, archive: Path, result: RunResult) -> None:
+    from msb_crossmatch.service import run_service
 
-    expected = len(passed_candids(args.out / "archive"))
-    summary = run_service(
-        CrossmatchConfig(
-            bootstrap=bootstrap, topic=topics.processed, out_topic=topics.classified, group="msb-run",
-            catalogs_dir=args.catalogs, out_dir=args.out / "classified", http_port=args.crossmatch_port,
-            session_timeout_ms=6000, max_idle_s=60.0, track_candids=True,
-        ),
-        stop_when=lambda s: len(s.candids) >= expected,
-    )
+    expected = len(passed_candids(archive))
+    summary = run_service(cfg, stop_when=lambda s: len(s.candids) >= expected)
     result.classified = len(summary.candids)
     result.lines += ["crossmatch"] + [f"  {line}" for line in summary.table().splitlines()]
-    result.lines.append(f"  written to {args.out / 'classified'} (Parquet) and topic {topics.classified!r}")
+    result.lines.append(f"  written to {cfg.out} (Parquet) and topic {cfg.out_topic!r}")
     if result.classified < expected:
         result.ok = False
         result.lines.append(f"  INCOMPLETE: {expected} distinct alerts passed the quality cut, "
@@ -143,7 +130,6 @@ def _fresh_outputs(out: Path) -> None:
 
 
 def run_pipeline(args: argparse.Namespace) -> RunResult:
-    topics = Topics()
     result = RunResult()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.bootstrap:
@@ -151,11 +137,19 @@ def run_pipeline(args: argparse.Namespace) -> RunResult:
     with kafka_for_run(args.bootstrap, args.out, args.broker_memory_warn) as (bootstrap, _pid):
         where = args.bootstrap or f"embedded tansu broker at {bootstrap}"
         print(f"msb run: {', '.join(map(str, args.data))} -> {where}", file=sys.stderr)
+        ports = {"replay": args.replay_metrics_port, "stream": args.stream_metrics_port,
+                 "crossmatch": args.crossmatch_port}
+        cfg = stage_configs(args, bootstrap, ports)
+        # One stage after another, in this process: the stream reads what is there and ends, the
+        # crossmatch ends when every alert that passed the cut is classified (or after a minute idle).
+        replay = dataclasses.replace(cfg.replay, progress=True, loops=args.loop)  # --forever is live only
+        stream = dataclasses.replace(cfg.stream, available_now=True)
+        crossmatch = dataclasses.replace(cfg.crossmatch, exit_when_idle=60.0, track_candids=True)
         stages = (
             ("catalogs", lambda: _catalogs(args, result)),
-            ("replay", lambda: _replay(args, bootstrap, topics, result)),
-            ("stream", lambda: _stream(args, bootstrap, topics, result)),
-            ("crossmatch", lambda: _crossmatch(args, bootstrap, topics, result)),
+            ("replay", lambda: _replay(replay, result)),
+            ("stream", lambda: _stream(stream, result)),
+            ("crossmatch", lambda: _crossmatch(crossmatch, Path(stream.archive), result)),
         )
         for name, stage in stages:
             print(f"msb run: {name}...", file=sys.stderr)
@@ -197,8 +191,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar="DIR", help="crossmatch catalog store (env MSB_CATALOGS); built on first use")
     p.add_argument("--replay-metrics-port", type=int, help="serve the replay's /metrics here")
     p.add_argument("--stream-metrics-port", type=int, help="serve the stream's /metrics here")
-    p.add_argument("--crossmatch-port", "--xmatch-port", type=int,
-                   help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--crossmatch-port", type=int, help="serve the crossmatch HTTP API and /metrics here")
+    p.add_argument("--xmatch-port", dest="crossmatch_port", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                   action=deprecated_action(argparse._StoreAction, "--crossmatch-port", "msb run"))
     p.add_argument("--linger", type=float, default=0.0, metavar="SECONDS",
                    help="keep the metrics endpoints up this long after the run (for a Prometheus scrape; "
                    "--sequential only)")
@@ -206,9 +201,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run the stages one after another in this process (the baseline), not live")
     loops = p.add_mutually_exclusive_group()
     loops.add_argument("--loop", type=int, default=1, metavar="N",
-                       help="replay the data N times, with fresh candids after the first")
+                       help="replay the data N times, with fresh alert ids after the first")
     loops.add_argument("--forever", action="store_true",
-                       help="keep the replay looping with fresh candids until Ctrl-C (live only)")
+                       help="keep the replay looping with fresh alert ids until Ctrl-C (live only)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="give up after this long, saying which stage holds what (default 900, none with "
                    "--forever; 0: never)")

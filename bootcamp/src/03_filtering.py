@@ -227,7 +227,7 @@ for sub in ("archive", "checkpoint"):
     shutil.rmtree(work / sub, ignore_errors=True)
 result = run_stream(StreamConfig(
     bootstrap=bootstrap, topic=topic, archive=str(work / "archive"), checkpoint=str(work / "checkpoint"),
-    quality="fink", available_now=True, filters_dirs=[str(filters.BUILTIN_DIR), str(plugins)],
+    quality="fink", available_now=True, filters_dir=[str(filters.BUILTIN_DIR), str(plugins)],
     topic_prefix=f"{topic}-", metrics_port=None))
 print("\n".join(result.lines()))  # what `msb stream` prints at the end
 assert result.quality_passed == passed and result.filters["brightening"] == mine

@@ -67,7 +67,7 @@ assert len(catalogs) == 9
 out = lab.out_dir("04_crossmatch") / topic
 summary = run_service(
     CrossmatchConfig(bootstrap=bootstrap, topic=topic, out_topic=f"{topic}-classified", group=f"bootcamp-{topic}",
-                     catalogs_dir=store, out_dir=out, http_port=None, session_timeout_ms=6000, max_idle_s=60,
+                     catalogs=store, out=out, http_port=None, session_timeout_ms=6000, exit_when_idle=60,
                      track_candids=True),
     stop_when=lambda s: len(s.candids) >= replayed.alerts,
 )

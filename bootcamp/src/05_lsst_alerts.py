@@ -40,7 +40,7 @@ print("Kafka at", bootstrap, "| Rubin alerts:", lab.rubin_data(), "| schemas:", 
 # %% [markdown]
 # ## 1. The Confluent wire format
 #
-# The replay can re-frame each packet the way Rubin's alert stream does (`msb replay --format
+# The replay can re-frame each packet the way Rubin's alert stream does (`msb replay --wire-format
 # confluent`): the schema leaves the message, only its id stays. Rubin numbers its alert schemas
 # `major * 100 + minor`: 10.0 is id 1000.
 

@@ -7,7 +7,7 @@ An adapter is a module satisfying :class:`SurveyAdapter` (``ztf``, ``rubin``). I
   (:func:`adapter_of`); a packet already decoded to a dict is recognised by its ``ID_FIELDS``
   (:func:`adapter_for`). Nothing else tells surveys apart;
 - what the replay reads without a full decode: ``PREFIX_FIELDS``, and ``routing`` (key, visit, time,
-  id) from them; ``ID_FIELDS``, the fields ``--fresh-candids`` renews; ``schema_id``, its own
+  id) from them; ``ID_FIELDS``, the fields ``--fresh-ids`` renews; ``schema_id``, its own
   registry numbering (Rubin's X*100+Y; msb.avro.registry's folders and the replay's Confluent ids);
 - ``CUTOUTS``, the stamps' fields (:func:`cutouts`);
 - the flat columns: ``COLUMNS`` (its own), ``projection`` (the fields the columnar decoder reads),

@@ -22,7 +22,7 @@ SUMMARY_FIELDS = ("survey", "objectId", "candid", "jd", "ra", "dec", "magpsf", "
 class Routing(NamedTuple):
     """What the replay needs of one packet, from its leading fields (an adapter's ``routing``)."""
 
-    alert_id: int  # the alert's own id: what --fresh-candids renews
+    alert_id: int  # the alert's own id: what --fresh-ids renews
     key: bytes  # the object's id: one object's alerts stay in one partition
     visit: str  # the same exposure: the packets sent as one burst
     jd: float  # the exposure's time (JD), for --speed pacing

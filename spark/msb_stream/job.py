@@ -25,81 +25,23 @@ import glob
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyspark
 
-from msb import livestream
 from msb.kafka import client_config, ensure_topic, java_client_config, producer_config, wait_for_kafka
 from msb.metrics import serve
 from msb_stream import filters as filters_mod
 from msb_stream import quality as quality_mod
 from msb_stream.archive import Archive
+from msb_stream.config import StreamConfig
 from msb_stream.decode import DecodeSettings, settings_option
 from msb_stream.metrics import MetricsListener, StreamMetrics
 from msb_stream.outputs import OUTCOME_DDL, OutputSettings, decode_and_write
 from msb_stream.outputs import settings_option as outputs_option
 from msb_stream.session import build_session
 from msb_stream.summary import StreamSummary, StreamTopics
-
-
-@dataclass
-class StreamConfig:
-    """Everything ``msb stream`` takes; ``msb run`` builds one of these and calls run_stream."""
-
-    bootstrap: str
-    topic: str  # comma-separated list allowed
-    archive: str
-    checkpoint: str
-    quality: str = "fink"
-    cuts: list[str] = field(default_factory=list)  # threshold overrides, e.g. "rb>=0.7"
-    available_now: bool = False
-    master: str = "local[2]"
-    filters: list[str] | None = None  # None: every discovered filter
-    filters_dirs: list[str] = field(default_factory=list)
-    keep_cutouts: bool = False
-    schemas: str | None = None
-    schema_registry: str | None = None
-    topic_prefix: str = ""
-    distribution: str = "fink"  # of the filter topics: fink (Livestream convention) or container
-    fink_topics: str = livestream.DEFAULT_TOPIC_FORMAT  # fink distribution: topic of a filter and survey
-    processed_topic: str | None = None  # default <prefix>processed
-    dead_letter_topic: str | None = None  # default <prefix>dead-letters
-    starting_offsets: str = "earliest"
-    max_offsets_per_trigger: int | None = None
-    max_records_per_partition: int | None = 5000
-    trigger_seconds: float = 1.0
-    metrics_port: int | None = 9402
-    kafka_format: str = "auto"  # auto | python | native
-    app_name: str = "msb-stream"
-    spark_conf: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def processed(self) -> str:
-        return self.processed_topic or f"{self.topic_prefix}processed"
-
-    @property
-    def dead_letters(self) -> str:
-        return self.dead_letter_topic or f"{self.topic_prefix}dead-letters"
-
-    def filter_topic(self, name: str) -> str:
-        """A filter's topic in the container distribution."""
-        return f"{self.topic_prefix}filter-{name}"
-
-    def filter_topics(self, name: str) -> list[str]:
-        """Every topic a filter's alerts may go to (the fink distribution has one per survey)."""
-        if self.distribution == "fink":
-            return livestream.topic_set([name], self.fink_topics, self.topic_prefix)[name]
-        return [self.filter_topic(name)]
-
-    def check(self) -> None:
-        """Raises ValueError naming a bad distribution or topic format."""
-        if self.distribution not in livestream.DISTRIBUTIONS:
-            raise ValueError(f"distribution {self.distribution!r}: choose {' or '.join(livestream.DISTRIBUTIONS)}")
-        if self.distribution == "fink":
-            livestream.check_format(self.fink_topics)
 
 
 def native_kafka_available() -> bool:
@@ -136,10 +78,10 @@ class StreamJob:
     def __init__(self, config: StreamConfig) -> None:
         config.check()
         self.config = config
-        dirs = [Path(d) for d in config.filters_dirs] or None
+        dirs = [Path(d) for d in config.filters_dir] or None
         self.settings = DecodeSettings(
             keep_cutouts=config.keep_cutouts, schema_dir=config.schemas, schema_registry=config.schema_registry,
-            quality=quality_mod.conditions(config.quality, config.cuts),
+            quality=quality_mod.conditions(config.quality, config.cut),
             filters=filters_mod.select(config.filters, dirs),
         )
         self.format = kafka_format(config.kafka_format)

@@ -8,9 +8,9 @@ driver by hand; a flag overrides the file.
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
-# flag (argparse dest) -> Spark key
+# StreamConfig field (its flag) -> Spark key
 FLAG_KEYS = {
     "image": "spark.kubernetes.container.image",
     "namespace": "spark.kubernetes.namespace",
@@ -23,21 +23,8 @@ FLAG_KEYS = {
 }
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("kubernetes (with --master k8s://; each overrides $SPARK_CONF_DIR/spark-defaults.conf)")
-    g.add_argument("--image", help="container image of the executors (e.g. msb-stream:dev)")
-    g.add_argument("--namespace", help="namespace for executor pods")
-    g.add_argument("--service-account", help="service account allowed to create pods")
-    g.add_argument("--executors", type=int, help="executor count, initial count with dynamic allocation")
-    g.add_argument("--executor-memory", help="e.g. 2g")
-    g.add_argument("--executor-cores", type=int, help="cores per executor")
-    g.add_argument("--dynamic-allocation", action="store_true", help="scale executors with the load")
-    g.add_argument("--min-executors", type=int, help="dynamic allocation lower bound")
-    g.add_argument("--max-executors", type=int, help="dynamic allocation upper bound")
-
-
-def flag_conf(args: argparse.Namespace) -> dict[str, str]:
-    """The Spark settings of the flags given (none for flags left out)."""
+def flag_conf(args: Any) -> dict[str, str]:
+    """The Spark settings of the flags given (none for flags left out); ``args`` is the StreamConfig."""
     conf = {key: str(getattr(args, dest)) for dest, key in FLAG_KEYS.items() if getattr(args, dest) is not None}
     if args.dynamic_allocation:
         conf["spark.dynamicAllocation.enabled"] = "true"

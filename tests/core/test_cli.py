@@ -70,7 +70,7 @@ def test_old_names_are_aliases_of_the_crossmatch() -> None:
     """`msb xmatch` and `msb run --xmatch-port` still work: users type them."""
     parser = cli.build_parser()
     new, old = (parser.parse_args([name, "--catalogs", "/tmp/c"]) for name in ("crossmatch", "xmatch"))
-    assert new.func is old.func and new.catalogs == old.catalogs == "/tmp/c"
+    assert new.func is old.func and new.catalogs == old.catalogs == Path("/tmp/c")
     run = parser.parse_args(["run", "--xmatch-port", "8181"])
     assert run.crossmatch_port == 8181
 

@@ -1,7 +1,9 @@
-"""The HTTP API on a real socket: /xmatch answers, and each bad request gets a clear 4xx."""
+"""The HTTP API on a real socket: /crossmatch answers (and /xmatch, its former name, deprecated), and each
+bad request gets a clear 4xx."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -25,23 +27,40 @@ def api(xm) -> Iterator[str]:
     server.stop()
 
 
-def test_xmatch_returns_matches_and_classification(api: str, xm) -> None:
+def test_crossmatch_returns_matches_and_classification(api: str, xm) -> None:
     star = xm.catalogs["vsx"]._all.index  # a real VSX star, and a position 1" away from it
     ra, dec = float(star.ra[1000]), float(star.dec[1000])
     body = {"positions": [{"ra": ra, "dec": dec + 1 / 3600, "id": "x1"},
                           {"ra": 0.0, "dec": -89.9999, "ssdistnr": 0.8, "ndethist": 1}]}
-    r = requests.post(f"{api}/xmatch", json=body, timeout=10)
+    r = requests.post(f"{api}/crossmatch", json=body, timeout=10)
     assert r.status_code == 200, r.text
     out = r.json()
     first, second = out["results"]
     assert first["id"] == "x1" and first["matches"]["vsx"]["sep_arcsec"] == pytest.approx(1.0, abs=1e-3)
     assert first["classification"] not in ("Unknown", "Ambiguous") and "vsx_variable" in first["reason"]
     assert second["classification"] == "Solar System MPC" and second["matches"]["vsx"] is None
-    r = requests.post(f"{api}/xmatch", json={"ra": [ra], "dec": [dec], "catalogs": ["vsx"], "radius": 3600,
+    r = requests.post(f"{api}/crossmatch", json={"ra": [ra], "dec": [dec], "catalogs": ["vsx"], "radius": 3600,
                                              "all": True}, timeout=10)
     many = r.json()["results"][0]["matches"]["vsx"]
     assert r.status_code == 200 and len(many) > 1 and many[0]["sep_arcsec"] == 0.0
     assert [m["sep_arcsec"] for m in many] == sorted(m["sep_arcsec"] for m in many)
+
+
+def test_former_xmatch_path_answers_the_same_and_says_it_is_deprecated(api: str, xm,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    star = xm.catalogs["vsx"]._all.index
+    body = {"ra": [float(star.ra[7])], "dec": [float(star.dec[7])], "catalogs": ["vsx"]}
+    with caplog.at_level(logging.WARNING, logger="msb.crossmatch.api"):
+        old = requests.post(f"{api}/xmatch", json=body, timeout=10)
+        bad = requests.post(f"{api}/xmatch", json={"ra": [1.0]}, timeout=10)
+    new = requests.post(f"{api}/crossmatch", json=body, timeout=10)
+    assert old.status_code == 200 and old.json() == new.json()
+    assert old.headers["Deprecation"] == "true" and old.headers["Link"] == '</crossmatch>; rel="successor-version"'
+    assert bad.status_code == 400 and bad.headers["Deprecation"] == "true"  # refusals say it too
+    assert "Deprecation" not in new.headers
+    notices = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert notices and notices[0].startswith("POST /xmatch is deprecated, use /crossmatch")
+    assert len(notices) == 1  # at most one line a minute, however many requests
 
 
 def test_catalogs_health_ready_and_metrics(api: str) -> None:
@@ -95,12 +114,12 @@ def test_catalogs_health_ready_and_metrics(api: str) -> None:
 ])
 def test_bad_requests_get_a_clear_4xx(api: str, body, status: int, message: str) -> None:
     kw = {"data": body.encode("latin-1")} if isinstance(body, str) else {"json": body}
-    r = requests.post(f"{api}/xmatch", timeout=10, **kw)
+    r = requests.post(f"{api}/crossmatch", timeout=10, **kw)
     assert r.status_code == status
     assert message in r.json()["error"]
 
 
 def test_compressed_bodies_are_refused(api: str) -> None:
     """A gzip body could inflate far past the body limit after it was checked: only plain JSON."""
-    r = requests.post(f"{api}/xmatch", data=b"\x1f\x8b", headers={"Content-Encoding": "gzip"}, timeout=10)
+    r = requests.post(f"{api}/crossmatch", data=b"\x1f\x8b", headers={"Content-Encoding": "gzip"}, timeout=10)
     assert r.status_code == 415 and "send the JSON uncompressed" in r.json()["error"]

@@ -124,7 +124,7 @@ def _timed(send: Callable[[], requests.Response]) -> tuple[requests.Response, fl
 
 
 def test_hostile_requests_are_answered_at_once_in_bounded_memory_and_health_stays_fast(server: ApiProcess) -> None:
-    url = f"{server.url}/xmatch"
+    url = f"{server.url}/crossmatch"
     for good in ({"positions": sky(100)}, {"positions": bulge(3), "radius": 60, "all": True}):  # warm up
         assert requests.post(url, json=good, timeout=60).status_code == 200
     objects = b'{"ra": 1.5, "dec": 2.5}, '
@@ -210,13 +210,13 @@ def _until_closed(s: socket.socket) -> tuple[bytes, float]:
     return got, time.monotonic() - t0
 
 
-_HEAD = b"POST /xmatch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+_HEAD = b"POST /crossmatch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
 
 def test_stalled_clients_are_closed(server: ApiProcess) -> None:
     """A body that stops coming gets 408; partial headers, or no request at all, are closed."""
     stalls = {"stalled body": _HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"positions": [',
-              "partial headers": b"POST /xmatch HTTP/1.1\r\nHost: x\r\nContent-Le",
+              "partial headers": b"POST /crossmatch HTTP/1.1\r\nHost: x\r\nContent-Le",
               "silent connection": b""}
     socks = {name: _send(server.port, data) for name, data in stalls.items()}
     closed: dict[str, tuple[bytes, float]] = {}
@@ -252,7 +252,7 @@ def test_limit_flags_reach_the_server(store: Path, tmp_path: Path) -> None:
     proc = ApiProcess(store, tmp_path / "server.log", "--max-concurrent", "1", "--body-timeout", "2",
                       "--header-timeout", "2", "--max-body", "64KiB")
     try:
-        url = f"{proc.url}/xmatch"
+        url = f"{proc.url}/crossmatch"
         r = requests.post(url, data=b" " * (64 * 1024 + 1), timeout=30)
         assert r.status_code == 413 and "over the limit of 65,536 bytes (0.0625 MiB)" in r.json()["error"]
         sent = time.monotonic()
@@ -286,8 +286,8 @@ def test_the_command_line_sets_every_limit(capsys: pytest.CaptureFixture[str]) -
     args = parser.parse_args(["crossmatch", "--max-body", "512KiB", "--max-positions", "50", "--max-work", "20000",
                               "--max-response", "1.5MiB", "--max-concurrent", "2", "--header-timeout", "3",
                               "--body-timeout", "4.5"])
-    assert api_limits(args) == ApiLimits(max_body_bytes=512 * 1024, max_positions=50, max_work=20_000,
-                                         max_response_bytes=3 * 2**19, max_concurrent=2, header_timeout=3.0,
+    assert api_limits(args) == ApiLimits(max_body=512 * 1024, max_positions=50, max_work=20_000,
+                                         max_response=3 * 2**19, max_concurrent=2, header_timeout=3.0,
                                          body_timeout=4.5)
     assert api_limits(parser.parse_args(["crossmatch"])) == ApiLimits()
     with pytest.raises(SystemExit):

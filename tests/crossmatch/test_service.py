@@ -59,8 +59,8 @@ def test_service_classifies_every_alert_with_the_output_contract(broker, store: 
     topic_in, topic_out = f"processed-{time.time_ns()}", f"classified-{time.time_ns()}"
     produce(broker.bootstrap, topic_in, processed_messages, partitions=3)
     cfg = CrossmatchConfig(bootstrap=broker.bootstrap, topic=topic_in, out_topic=topic_out, group="xm-e2e",
-                       catalogs_dir=store, out_dir=tmp_path / "out", http_port=0, http_host="127.0.0.1",
-                       batch_size=100, session_timeout_ms=SESSION_MS, max_idle_s=30, track_candids=True)
+                       catalogs=store, out=tmp_path / "out", http_port=0, http_host="127.0.0.1",
+                       batch_size=100, session_timeout_ms=SESSION_MS, exit_when_idle=30, track_candids=True)
     svc = CrossmatchService(cfg)
     port = svc.start_api()
     try:
@@ -104,8 +104,8 @@ def test_fink_distribution_publishes_classified_records_fink_client_reads(broker
     messages = processed_messages[:60]
     produce(broker.bootstrap, topic_in, messages, partitions=3)
     cfg = CrossmatchConfig(bootstrap=broker.bootstrap, topic=topic_in, out_topic=topic_out, group="xm-fink",
-                           catalogs_dir=store, http_port=None, batch_size=25, session_timeout_ms=SESSION_MS,
-                           max_idle_s=30, track_candids=True, distribution="fink")
+                           catalogs=store, http_port=None, batch_size=25, session_timeout_ms=SESSION_MS,
+                           exit_when_idle=30, track_candids=True, distribution="fink")
     summary = CrossmatchService(cfg).run(stop_when=lambda s: len(s.candids) >= len(messages))
     assert summary.stopped_because == "stop condition met"
     msgs = read_all(broker.bootstrap, topic_out, len(messages))

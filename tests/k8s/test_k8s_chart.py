@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from k8s_support import (
     values_of,
     variants,
 )
+
+from msb import paths
 
 helm_python = pytest.importorskip("helm_python")
 
@@ -149,7 +152,7 @@ def test_stream_cli_accepts_the_chart_arguments() -> None:
     choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name, docs, command in (
         ("stream", render(), lambda d: pod_spec(one(d, "Deployment", "msb-stream"))["containers"][0]["args"]),
-        ("xmatch", render(), lambda d: pod_spec(one(d, "Deployment", "msb-crossmatch"))["containers"][0]["args"]),
+        ("crossmatch", render(), lambda d: pod_spec(one(d, "Deployment", "msb-crossmatch"))["containers"][0]["args"]),
         ("replay", render(), lambda d: pod_spec(one(d, "Job"))["containers"][0]["args"]),
         ("stream", render({"stream": {"mode": "sparkApplication"}}),
          lambda d: one(d, "SparkApplication")["spec"]["arguments"][1:]),
@@ -159,6 +162,26 @@ def test_stream_cli_accepts_the_chart_arguments() -> None:
         parser.parse_args([name, *command(docs)])
 
 
+
+
+def _stream_image_entrypoint() -> str:
+    """The command the stream image installs and starts (spark/Dockerfile's ENTRYPOINT)."""
+    dockerfile = (paths.REPO_ROOT / "spark" / "Dockerfile").read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
+    assert f"COPY spark/entrypoint.sh /usr/local/bin/{entry[0]}" in dockerfile
+    return entry[0]
+
+
+def test_stream_pods_start_the_stream_image_entrypoint() -> None:
+    """Driver and executor pods (SparkApplication and the executor pod template) run the image's own
+    entrypoint, named for the stream."""
+    entry = _stream_image_entrypoint()
+    assert entry == "msb-stream-entrypoint"
+    app = one(render({"stream": {"mode": "sparkApplication"}}), "SparkApplication")["spec"]
+    template = yaml.safe_load(one(render(), "ConfigMap", "msb-stream-conf")["data"]["executor-pod-template.yaml"])
+    commands = [app[role]["template"]["spec"]["containers"][0]["command"] for role in ("driver", "executor")]
+    commands.append(template["spec"]["containers"][0]["command"])
+    assert commands == [[entry]] * 3
 
 
 def test_s3_checkpoint() -> None:
@@ -354,7 +377,7 @@ def test_dashboards_are_labelled_configmaps() -> None:
 def test_replay_modes_and_pace() -> None:
     job = one(render(), "Job")
     args = pod_spec(job)["containers"][0]["args"]
-    assert args[args.index("--visit-interval") + 1] == "5" and args[args.index("--loop") + 1] == "1"
+    assert args[args.index("--visit-interval") + 1] == "5" and args[args.index("--loops") + 1] == "1"
     assert pod_spec(job)["initContainers"][0]["name"] == "download"
     dep = one(render({"replay": {"mode": "deployment", "pace": {"mode": "rate", "value": 100},
                                  "data": {"source": "pvc"}}}), "Deployment", "msb-replay")

@@ -31,7 +31,7 @@ from prom_harness import PrometheusServer, free_port, prometheus_binary
 
 from msb import paths
 
-NEEDED_COMMANDS = ("broker", "replay", "stream", "catalog", "xmatch")
+NEEDED_COMMANDS = ("broker", "replay", "stream", "catalog", "crossmatch")
 # Metrics a running local pipeline cannot export, with the reason (none at present).
 KNOWN_GAPS: dict[str, str] = {}
 DEADLINE_S = 170  # for the whole pipeline to show every stage's counters
@@ -148,7 +148,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
                        "--archive", str(work / "archive"), "--checkpoint", str(work / "checkpoint"),
                        "--metrics-port", str(ports["stream"]), "--master", "local[2]", "--kafka-format", "python",
                        "--trigger-seconds", "1", "--max-offsets-per-trigger", "2000")  # batches end often, also loaded
-            pipe.start("xmatch", "xmatch", "--bootstrap", bootstrap, "--topic", "processed",
+            pipe.start("crossmatch", "crossmatch", "--bootstrap", bootstrap, "--topic", "processed",
                        "--out-topic", "classified", "--http-port", str(ports["xmatch"]), "--http-host", "127.0.0.1",
                        "--catalogs", str(catalogs))
             _send_garbage(bootstrap, "raw")

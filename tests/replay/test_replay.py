@@ -21,7 +21,8 @@ from .helpers import files, read_all
 
 
 def _replay(broker: EmbeddedBroker, topic: str, data: list[Path], **kw) -> object:
-    cfg = ReplayConfig(data=data, bootstrap=broker.bootstrap, topic=topic, progress=False, **kw)
+    cfg = ReplayConfig(data=data, bootstrap=broker.bootstrap, topic=topic, **{"progress": False, "metrics_port": None,
+                                                                             **kw})
     return run_replay(cfg)
 
 

@@ -1,4 +1,4 @@
-"""Replay after a crash (--resume) and looping with fresh alert ids (--fresh-candids), on real packets."""
+"""Replay after a crash (--resume) and looping with fresh alert ids (--fresh-ids), on real packets."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from .helpers import files, read_all
 
 
 def _replay(broker: EmbeddedBroker, topic: str, data: list[Path], **kw: object) -> object:
-    return run_replay(ReplayConfig(data=data, bootstrap=broker.bootstrap, topic=topic, progress=False, **kw))
+    return run_replay(ReplayConfig(data=data, bootstrap=broker.bootstrap, topic=topic,
+                                   **{"progress": False, "metrics_port": None, **kw}))
 
 
 def test_resume_sends_only_what_is_missing(broker: EmbeddedBroker, topic: str, ztf_night: Path) -> None:
@@ -44,7 +45,7 @@ def test_fresh_candids_make_every_loop_new(broker: EmbeddedBroker, topic: str, r
     rubin_topic = f"{topic}-rubin"
     schemas = SchemaStore(paths.rubin_schemas())
     done = _replay(broker, rubin_topic, files(rubin_dir)[:10], loops=2, fresh_ids=True, wire_format="confluent",
-                   schemas=schemas)
+                   schemas=paths.rubin_schemas())
     assert done.alerts == 20
     rubin = AlertDecoder(schemas)
     got = [summary(rubin.decode(r.value))["candid"] for r in read_all(broker.bootstrap, rubin_topic)]

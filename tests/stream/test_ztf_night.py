@@ -143,7 +143,7 @@ def test_packets_the_plan_cannot_read_go_through_fastavro_and_are_counted(
     produce(broker.bootstrap, topic, [(b"a", two.getvalue()), (b"b", deflate.getvalue()),
                                       (b"c", night["values"][2])], partitions=1)
     s = run(broker, topic, tmp_path, "none", metrics_port=None, filters=["everything"],
-            filters_dirs=[str(plugins.parent)])
+            filters_dir=[str(plugins.parent)])
     assert (s.input, s.decoded, s.dead_letters, s.decode_fallbacks) == (3, 3, 0, 1)
     published = [livestream_record(m) for m in consume_all(broker.bootstrap, s.topics.filters["everything"][0])]
     first = {r["candid"]: r for r in [*recs, next(iter(fastavro.reader(io.BytesIO(night["values"][2]))))]}

@@ -1,4 +1,8 @@
-"""The HTTP API (aiohttp): POST /xmatch, GET /catalogs, /healthz, /readyz, /metrics.
+"""The HTTP API (aiohttp): POST /crossmatch, GET /catalogs, /healthz, /readyz, /metrics.
+
+``POST /xmatch``, the former name of ``/crossmatch``, still answers the same, with a ``Deprecation``
+header and a ``Link`` to its successor, and is logged (at most once a minute) so that its callers can
+be found and moved.
 
 It runs in its own thread and event loop beside the Kafka loop (or alone, `msb crossmatch --api-only`).
 No client, careless or hostile, may starve the others or the health probes, so every request is
@@ -13,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import math
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,6 +52,34 @@ _MAX_INT_DIGITS = 4300  # Python's own limit on int parsing (quadratic beyond), 
 
 
 LIMITS_KEY = web.AppKey("msb_api_limits", ApiLimits)
+CROSSMATCH_PATH = "/crossmatch"
+DEPRECATED_PATHS = {"/xmatch": CROSSMATCH_PATH}  # former name -> its successor
+DEPRECATION_LOG_EVERY_S = 60.0
+
+log = logging.getLogger("msb.crossmatch.api")
+
+
+class _DeprecatedPaths:
+    """Marks every answer to a former path deprecated and logs its use, at most once a minute
+    (with the count since the last line), so a busy caller does not flood the log."""
+
+    def __init__(self) -> None:
+        self.unlogged: dict[str, int] = {}
+        self.logged_at: dict[str, float] = {}
+
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        successor = DEPRECATED_PATHS.get(request.path)
+        if successor is None:
+            return
+        response.headers["Deprecation"] = "true"
+        response.headers[hdrs.LINK] = f'<{successor}>; rel="successor-version"'
+        self.unlogged[request.path] = self.unlogged.get(request.path, 0) + 1
+        now = time.monotonic()
+        if now - self.logged_at.get(request.path, -math.inf) >= DEPRECATION_LOG_EVERY_S:
+            peer = request.remote or "?"
+            log.warning("%s %s is deprecated, use %s (%d request(s) since the last notice, latest from %s)",
+                        request.method, request.path, successor, self.unlogged[request.path], peer)
+            self.logged_at[request.path], self.unlogged[request.path] = now, 0
 
 
 class RequestError(ValueError):
@@ -189,7 +223,7 @@ def answer(xm: Crossmatcher, body: bytes, limits: ApiLimits) -> bytes:
     work = xm.work(req["ra"], req["dec"], req["catalogs"], req["radius"], limits.max_work)
     if int(work.sum()) > limits.max_work:
         raise RequestError(_too_much_work(req, int(work.sum()), limits.max_work, xm), 413, "too_much_work")
-    return b"".join(_serialised(xm, req, work, limits.max_response_bytes))
+    return b"".join(_serialised(xm, req, work, limits.max_response))
 
 
 def _too_much_work(req: dict[str, Any], total: int, limit: int, xm: Crossmatcher) -> str:
@@ -301,7 +335,7 @@ def _result_texts(res: BatchResult, req: dict[str, Any], names: list[str], offse
 
 
 class _Gate:
-    """The request limits checked before a body byte is read; the count of /xmatch requests in
+    """The request limits checked before a body byte is read; the count of /crossmatch requests in
     progress lives on the event loop thread only, so it needs no lock."""
 
     def __init__(self, limits: ApiLimits) -> None:
@@ -314,17 +348,17 @@ class _Gate:
         if encoding not in ("", "identity"):
             return RequestError(f"Content-Encoding {encoding!r} is not accepted: send the JSON uncompressed", 415)
         length = request.content_length
-        if length is not None and length > lim.max_body_bytes:
+        if length is not None and length > lim.max_body:
             return _body_too_large(lim, length)
         if self.in_progress >= lim.max_concurrent:
-            return RequestError(f"busy: {self.in_progress} /xmatch requests are in progress, the most this server "
+            return RequestError(f"busy: {self.in_progress} /crossmatch requests are in progress, the most this server "
                                 "takes at once; retry in a second", 429, "busy", {hdrs.RETRY_AFTER: "1"})
         return None
 
 
 def _body_too_large(lim: ApiLimits, length: int | None = None) -> RequestError:
     size = f" {length:,} bytes," if length is not None else ""
-    return RequestError(f"body is{size} over the limit of {lim.max_body_bytes:,} bytes ({_mib(lim.max_body_bytes)}); "
+    return RequestError(f"body is{size} over the limit of {lim.max_body:,} bytes ({_mib(lim.max_body)}); "
                         f"send fewer positions per request (at most {lim.max_positions:,}) and split the rest",
                         413, "body_too_large")
 
@@ -337,7 +371,7 @@ async def _read_body(request: web.Request, limits: ApiLimits) -> bytes:
         async with asyncio.timeout(limits.body_timeout):
             while chunk := await request.content.readany():
                 body += chunk
-                if len(body) > limits.max_body_bytes:
+                if len(body) > limits.max_body:
                     raise _body_too_large(limits)
     except TimeoutError:
         raise RequestError(f"the request body did not arrive within {limits.body_timeout:g} s "
@@ -381,7 +415,7 @@ def build_app(xm: Crossmatcher, metrics: CrossmatchMetrics, state: State,
     limits = limits or ApiLimits()
     gate = _Gate(limits)
     workers = ThreadPoolExecutor(max_workers=min(limits.max_concurrent, WORKER_THREADS),
-                                 thread_name_prefix="msb-xmatch-api-work")
+                                 thread_name_prefix="msb-crossmatch-api-work")
 
     async def expect(request: web.Request) -> web.StreamResponse | None:
         """Expect: 100-continue (curl sends it for bodies over 1 MiB): refuse before the body is sent."""
@@ -396,7 +430,7 @@ def build_app(xm: Crossmatcher, metrics: CrossmatchMetrics, state: State,
         request.writer.output_size = 0  # the answer's own bytes start after this interim line
         return None
 
-    async def xmatch(request: web.Request) -> web.StreamResponse:
+    async def crossmatch(request: web.Request) -> web.StreamResponse:
         refused = gate.refusal(request)
         if refused is not None:
             return _error(refused, metrics)
@@ -439,10 +473,13 @@ def build_app(xm: Crossmatcher, metrics: CrossmatchMetrics, state: State,
     async def stop_workers(_app: web.Application) -> None:
         workers.shutdown(wait=False, cancel_futures=True)
 
-    app = web.Application(client_max_size=limits.max_body_bytes)
+    app = web.Application(client_max_size=limits.max_body)
     app[LIMITS_KEY] = limits
     app.on_cleanup.append(stop_workers)
-    app.router.add_post("/xmatch", xmatch, expect_handler=expect)
+    app.on_response_prepare.append(_DeprecatedPaths().on_prepare)
+    app.router.add_post(CROSSMATCH_PATH, crossmatch, expect_handler=expect)
+    for former in DEPRECATED_PATHS:
+        app.router.add_post(former, crossmatch, expect_handler=expect)
     app.router.add_get("/catalogs", catalogs)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -459,7 +496,7 @@ class ApiServer:
         self.app, self.host, self.port = app, host, port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="msb-xmatch-api", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="msb-crossmatch-api", daemon=True)
 
     def start(self) -> int:
         # The event loop needs the GIL back quickly while worker threads run Python: it waits at

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from msb.cliutil import HelpFormatter
 from msb.paths import catalog_store
+from msb_crossmatch.config import STORE_HELP, CrossmatchConfig
 from msb_crossmatch.limits import ApiLimits
 
 if TYPE_CHECKING:  # the command functions import it: msb --help stays light
@@ -19,7 +20,6 @@ if TYPE_CHECKING:  # the command functions import it: msb --help stays light
 
 T = TypeVar("T")
 
-STORE_HELP = ("catalog store folder (default: $MSB_CATALOGS, else ./catalogs in the working directory)")
 
 
 def _store(args: argparse.Namespace) -> Path:
@@ -82,102 +82,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Consume the stream processor's topic, crossmatch each batch with the catalog store, "
         "classify it with rules.yaml and produce the classified alerts (Avro) to --out-topic; offsets are "
         "committed after delivery (at-least-once, dedup on candid). Replicas with the same --group share "
-        "the partitions. Serves POST /xmatch, GET /catalogs, /healthz, /readyz and /metrics.",
+        "the partitions. Serves POST /crossmatch (/xmatch, its former name, still answers, deprecated), "
+        "GET /catalogs, /healthz, /readyz and /metrics.",
     )
-    xm.add_argument("--bootstrap", default=None,
-                    help="Kafka bootstrap servers (default: $MSB_BOOTSTRAP or 127.0.0.1:9092)")
-    xm.add_argument("--topic", default="processed", help="input topic")
-    xm.add_argument("--out-topic", default="classified", help="output topic")
-    xm.add_argument("--group", default="msb-crossmatch", help="consumer group")
-    xm.add_argument("--out", type=Path, metavar="DIR", help="also write classified alerts as Parquet under DIR")
-    xm.add_argument("--distribution", choices=("container", "fink"), default="container",
-                    help="the output's messages: container (one-record Avro containers, key objectId: what msb "
-                    "run reads) or fink (Fink's Livestream convention: the classified record as a schemaless "
-                    "Avro datum keyed by its schema as JSON, partitioned by objectId; fink-client reads it)")
-    xm.add_argument("--http-port", type=int, default=8080, help="HTTP API port (0: any free port, -1: no API)")
-    xm.add_argument("--http-host", default="0.0.0.0", help="HTTP API address")
-    xm.add_argument("--catalogs", metavar="DIR", help=STORE_HELP)
-    xm.add_argument("--only", nargs="+", metavar="NAME", help="use only these catalogs (default: all built)")
-    xm.add_argument("--batch-size", type=int, default=5000, help="max alerts per batch")
-    xm.add_argument("--session-timeout-ms", type=int, default=45_000, help="consumer session timeout")
-    xm.add_argument("--exit-when-idle", type=float, metavar="SECONDS",
-                    help="stop after this long without input (default: run until stopped)")
-    xm.add_argument("--cds-url", metavar="URL",
-                    help="also query a remote CDS xMatch (SIMBAD) per batch; off by default; 'Fail' on errors")
-    xm.add_argument("--cds-timeout", type=float, default=10.0, help="remote timeout in seconds")
-    xm.add_argument("--api-only", action="store_true", help="serve the HTTP API only, without Kafka")
-    _api_limit_flags(xm)
+    CrossmatchConfig.add_arguments(xm)
     xm.set_defaults(func=_crossmatch)
-
-
-def _api_limit_flags(parser: argparse.ArgumentParser) -> None:
-    """What one HTTP request may ask (msb_crossmatch.limits.ApiLimits): each excess is refused with a
-    4xx that tells the client what to change, so no client can starve the others or the probes."""
-    d = ApiLimits()
-    g = parser.add_argument_group(
-        "HTTP API limits", "Each bounds what one /xmatch request may ask; an excess is refused (4xx) with a message "
-        "that says what to change.")
-    g.add_argument("--max-body", type=_byte_size, default=_size_text(d.max_body_bytes), metavar="SIZE",
-                   help="largest request body (bytes, or with KiB/MiB/GiB); larger gets 413 before any parsing")
-    g.add_argument("--max-positions", type=_positive(int), default=d.max_positions, metavar="N",
-                   help="most positions per request (413 beyond)")
-    g.add_argument("--max-work", type=_positive(int), default=d.max_work, metavar="N",
-                   help="most matcher work per request: zone intervals plus candidate catalog rows examined, "
-                   "summed over the catalogs, counted before matching (413 beyond: fewer positions, a smaller "
-                   "radius or fewer catalogs)")
-    g.add_argument("--max-response", type=_byte_size, default=_size_text(d.max_response_bytes), metavar="SIZE",
-                   help="largest answer (413 beyond: fewer positions, a smaller radius, or no \"all\")")
-    g.add_argument("--max-concurrent", type=_positive(int), default=d.max_concurrent, metavar="N",
-                   help="/xmatch requests in progress at once (reading, matching, answering); more get 429 "
-                   "with Retry-After")
-    g.add_argument("--header-timeout", type=_positive(float), default=d.header_timeout, metavar="S",
-                   help="seconds a connection has to send a complete request head (also the idle keep-alive "
-                   "limit); then it is closed")
-    g.add_argument("--body-timeout", type=_positive(float), default=d.body_timeout, metavar="S",
-                   help="seconds to receive a request body (else 408 and the connection is closed), and to "
-                   "send an answer")
 
 
 def api_limits(args: argparse.Namespace) -> ApiLimits:
     """The HTTP API limits the command line asked for."""
-    return ApiLimits(max_body_bytes=args.max_body, max_positions=args.max_positions, max_work=args.max_work,
-                     max_response_bytes=args.max_response, max_concurrent=args.max_concurrent,
-                     header_timeout=args.header_timeout, body_timeout=args.body_timeout)
-
-
-_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
-
-
-def _byte_size(text: str) -> int:
-    num = text.strip().rstrip("BbIiKkMmGg")
-    unit = text.strip()[len(num):].lower()
-    try:
-        value = float(num) * _UNITS[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 2097152, 512KiB, 2MiB)") from None
-    if not 1 <= value < 1 << 40:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a size from 1 byte to 1 TiB")
-    return int(value)
-
-
-def _size_text(n: int) -> str:
-    for unit in ("GiB", "MiB", "KiB"):
-        if n % _UNITS[unit.lower()] == 0:
-            return f"{n // _UNITS[unit.lower()]}{unit}"
-    return str(n)
-
-
-def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
-    def parse(text: str) -> T:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0 or value == float("inf"):  # type: ignore[operator]
-            raise argparse.ArgumentTypeError(f"{text!r}: give a positive number")
-        return value
-
-    return parse
+    return CrossmatchConfig.from_args(args).api_limits
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -252,25 +166,18 @@ def _build_defaults(args: argparse.Namespace) -> int:
 def _crossmatch(args: argparse.Namespace) -> int:
     import logging
 
-    from msb.kafka import KafkaUnreachable, default_bootstrap
+    from msb.kafka import KafkaUnreachable
     from msb_crossmatch.ingest import CatalogError
-    from msb_crossmatch.service import CrossmatchConfig, CrossmatchService, run_service
+    from msb_crossmatch.service import CrossmatchService, run_service
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    cfg = CrossmatchConfig(
-        bootstrap=args.bootstrap or default_bootstrap(), topic=args.topic, out_topic=args.out_topic,
-        group=args.group, catalogs_dir=_store(args), catalogs=args.only, out_dir=args.out,
-        http_port=None if args.http_port < 0 else args.http_port, http_host=args.http_host,
-        batch_size=args.batch_size, session_timeout_ms=args.session_timeout_ms, max_idle_s=args.exit_when_idle,
-        cds_url=args.cds_url, cds_timeout=args.cds_timeout,
-        api_limits=api_limits(args), distribution=args.distribution,
-    )
+    cfg = CrossmatchConfig.from_args(args)
 
     def say(msg: str) -> None:
         print(f"msb crossmatch: {msg}", file=sys.stderr, flush=True)
 
     try:
-        if args.api_only:
+        if cfg.api_only:
             return _api_only(cfg, say, CrossmatchService)
         say(f"{cfg.topic} -> {cfg.out_topic} at {cfg.bootstrap}, group {cfg.group}, pid {os.getpid()}")
         s = run_service(cfg, log_fn=say)

@@ -29,11 +29,10 @@ import pyarrow.compute as pc
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from msb import kafka, livestream
-from msb.paths import catalog_store
 from msb.schemas import classified
 from msb_crossmatch.api import ApiServer, State, build_app
 from msb_crossmatch.cds import CdsXmatch
-from msb_crossmatch.limits import ApiLimits
+from msb_crossmatch.config import CrossmatchConfig
 from msb_crossmatch.match import BatchResult, Crossmatcher
 from msb_crossmatch.metrics import CrossmatchMetrics
 from msb_crossmatch.records import (
@@ -46,29 +45,6 @@ from msb_crossmatch.records import (
 )
 
 log = logging.getLogger("msb.crossmatch")
-
-
-@dataclass
-class CrossmatchConfig:
-    bootstrap: str = field(default_factory=kafka.default_bootstrap)
-    topic: str = "processed"
-    out_topic: str = "classified"
-    group: str = "msb-crossmatch"
-    catalogs_dir: Path = field(default_factory=catalog_store)
-    catalogs: list[str] | None = None  # None: every built catalog
-    out_dir: Path | None = None  # Parquet copy of the output, one file per batch
-    http_port: int | None = 8080  # None: no HTTP API; 0: any free port
-    http_host: str = "0.0.0.0"
-    api_limits: ApiLimits = field(default_factory=ApiLimits)  # what one HTTP request may ask (msb crossmatch --max-*)
-    batch_size: int = 5000
-    poll_timeout: float = 0.5
-    session_timeout_ms: int = 45_000
-    max_idle_s: float | None = None  # stop after this long without input (once partitions are assigned)
-    cds_url: str | None = None  # optional remote CDS xMatch (SIMBAD); off by default
-    cds_timeout: float = 10.0
-    lag_every_s: float = 2.0
-    track_candids: bool = False  # keep the set of classified candids in the summary (for msb run)
-    distribution: str = "container"  # of the classified topic: container or fink (see the module's doc)
 
 
 @dataclass
@@ -107,7 +83,7 @@ class CrossmatchService:
         if config.cds_url:
             remote = CdsXmatch(config.cds_url, timeout=config.cds_timeout,
                                on_failure=lambda e: (self.metrics.remote_failures.inc(), self.say(f"CDS xMatch: {e}")))
-        self.xm = Crossmatcher.open(config.catalogs_dir, config.catalogs, remote=remote)
+        self.xm = Crossmatcher.open(config.catalogs, config.only, remote=remote)
         self.metrics.catalogs_loaded(self.xm.catalogs)
         self.schema = classified.with_catalogs(self.xm.names)
         self.table_schema = arrow_schema(self.schema)
@@ -154,8 +130,8 @@ class CrossmatchService:
                "enable.partition.eof": False}))
         producer = Producer(kafka.producer_config(self.cfg.bootstrap))
         consumer.subscribe([self.cfg.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        if self.cfg.out_dir:
-            Path(self.cfg.out_dir).mkdir(parents=True, exist_ok=True)
+        if self.cfg.out:
+            Path(self.cfg.out).mkdir(parents=True, exist_ok=True)
         last_input = time.monotonic()
         last_lag = 0.0
         try:
@@ -175,9 +151,9 @@ class CrossmatchService:
                 if stop_when is not None and stop_when(self.summary):
                     self.summary.stopped_because = "stop condition met"
                     break
-                if (self.cfg.max_idle_s is not None and self._assigned and not good
-                        and now - last_input >= self.cfg.max_idle_s):
-                    self.summary.stopped_because = f"idle for {self.cfg.max_idle_s:g} s"
+                if (self.cfg.exit_when_idle is not None and self._assigned and not good
+                        and now - last_input >= self.cfg.exit_when_idle):
+                    self.summary.stopped_because = f"idle for {self.cfg.exit_when_idle:g} s"
                     break
             else:
                 self.summary.stopped_because = self.summary.stopped_because or "stopped"
@@ -244,9 +220,9 @@ class CrossmatchService:
         return res, table
 
     def _write_parquet(self, table: pa.Table) -> None:
-        if not self.cfg.out_dir:
+        if not self.cfg.out:
             return
-        path = Path(self.cfg.out_dir) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+        path = Path(self.cfg.out) / f"classified-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
         write_parquet(table, path)
         self.summary.parquet_files.append(str(path))
 
@@ -321,7 +297,7 @@ class CrossmatchService:
 
 def run_service(config: CrossmatchConfig, stop_when: Callable[[Summary], bool] | None = None,
                 log_fn: Callable[[str], None] | None = None, stop_event: threading.Event | None = None) -> Summary:
-    """Runs the crossmatch service in this thread until stop_when(summary) holds, max_idle_s passes,
+    """Runs the crossmatch service in this thread until stop_when(summary) holds, exit_when_idle passes,
     stop_event is set, or SIGTERM/SIGINT arrives (in the main thread). Returns the summary."""
     svc = CrossmatchService(config, log_fn)
     if stop_event is not None:

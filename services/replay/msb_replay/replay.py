@@ -13,19 +13,19 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from msb import kafka
 from msb.alert import PacketInfo, packet_info
-from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore, frame_confluent, with_new_ids
+from msb.avro import AlertDecodeError, AlertDecoder, frame_confluent, with_new_ids
 from msb.metrics import serve
 from msb.progress import Reporter
 from msb.sources import Packet, Unreadable, count_packets, iter_packets
 from msb.surveys import ADAPTERS, schema_id
+from msb_replay.config import ReplayConfig
 from msb_replay.metrics import ReplayMetrics
-from msb_replay.pacing import Pace, sleep_until
+from msb_replay.pacing import sleep_until
 
 log = logging.getLogger("msb.replay")
 
@@ -65,26 +65,6 @@ class BadPacket(Exception):
 
 
 @dataclass
-class ReplayConfig:
-    data: list[Path]
-    bootstrap: str
-    topic: str
-    partitions: int = 4
-    pace: Pace = field(default_factory=Pace)
-    loops: int | None = 1  # None: forever
-    limit: int | None = None
-    wire_format: str = "container"  # container | confluent
-    schema_id: int | None = None  # Confluent schema id for ZTF packets
-    schemas: SchemaStore | None = None
-    strict: bool = False
-    metrics_port: int | None = None
-    delivery_timeout_s: float = 60.0
-    progress: bool = True
-    fresh_ids: bool = False  # loops after the first send new alert ids (candid + loop * FRESH_ID_STEP)
-    resume: bool = False  # skip alerts a previous run of the same replay already delivered to the topic
-
-
-@dataclass
 class ReplaySummary:
     alerts: int = 0
     bytes: int = 0
@@ -120,7 +100,8 @@ class Replayer:
     def __init__(self, cfg: ReplayConfig, metrics: ReplayMetrics | None = None) -> None:
         self.cfg = cfg
         self.metrics = metrics or ReplayMetrics()
-        self.decoder = AlertDecoder(cfg.schemas)
+        self.schemas = cfg.schema_store()
+        self.decoder = AlertDecoder(self.schemas)
         self.summary = ReplaySummary()
         for counter in (self.metrics.alerts, self.metrics.bytes, self.metrics.visits, self.metrics.failures):
             counter.labels(cfg.topic)  # exported as 0 from the start: a healthy replay shows no failures
@@ -167,7 +148,7 @@ class Replayer:
             return self.cfg.schema_id
         sid = self._confluent_ids.get(info.schema_name)
         if sid is None:
-            sid = self.cfg.schemas.id_for(info.schema_name) if self.cfg.schemas else None
+            sid = self.schemas.id_for(info.schema_name) if self.schemas else None
             if sid is None:
                 sid = schema_id(info.schema_name)  # the survey's own registry numbering (Rubin's)
             if sid is None:
@@ -214,7 +195,7 @@ class Replayer:
         if kafka.ensure_topic(admin, cfg.topic, cfg.partitions):
             log.info("created topic %s with %d partitions", cfg.topic, cfg.partitions)
         self._producer = Producer(
-            kafka.producer_config(cfg.bootstrap, **{"message.timeout.ms": int(cfg.delivery_timeout_s * 1000)})
+            kafka.producer_config(cfg.bootstrap, **{"message.timeout.ms": int(cfg.delivery_timeout * 1000)})
         )
         if cfg.resume:
             self._done = delivered_ids(cfg.bootstrap, cfg.topic)
@@ -227,7 +208,7 @@ class Replayer:
             self._loops(report)
         finally:
             report.log("waiting for the last delivery reports...")
-            remaining = self._producer.flush(cfg.delivery_timeout_s + 5)
+            remaining = self._producer.flush(cfg.delivery_timeout + 5)
             if remaining:
                 self.summary.failed += remaining
                 self.summary.errors.append(f"{remaining} alerts still undelivered at exit")

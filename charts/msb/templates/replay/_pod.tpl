@@ -68,14 +68,14 @@ containers:
       {{- if eq $r.mode "deployment" }}
       - --forever
       {{- else }}
-      - --loop
+      - --loops
       - {{ $r.loop | quote }}
       {{- end }}
       {{- if $r.limit }}
       - --limit
       - {{ $r.limit | quote }}
       {{- end }}
-      - --format
+      - --wire-format
       - {{ $r.format }}
       - --metrics-port
       - {{ $r.metricsPort | quote }}
