@@ -223,7 +223,8 @@ in two 90 s runs.
 
 Each live run replays {SECONDS:.0f} s of visits (~166 alerts each) at its rate, `local[2]` Spark with a 1 s
 trigger; latency is per alert from the replay's send (`msb_sent_ns`) to the crossmatch's classified record
-(`classified_ns`). The broker keeps every packet in memory (no retention): 2 minutes at 1,000/s is ~8 GB.
+(`classified_ns`). The broker keeps every message in memory (no retention): 2 minutes at 1,000/s is ~8 GB
+of packets, plus the topics the stages write from them.
 """
     record("live", "Live pipeline: every stage at once vs stage after stage (issues 9 and 15)",
            "make bench BENCH=live", body)
