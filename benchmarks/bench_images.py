@@ -25,6 +25,13 @@ from tests.images.test_chart_pods import BOOTSTRAP, build_images, single_host_va
 from tests.k8s.k8s_support import render
 
 COMMAND = "make bench BENCH=images"
+# What each image installs (images/README.md), and its size before issue 17 (docs/benchmarks.md, 2026-12-01).
+HOLDS = {"msb-base:bookworm": "Debian bookworm minbase + Python 3.11",
+         "msb-replay:dev": "the core + msb-replay (no numpy, pyarrow, Spark or astropy; tests/images)",
+         "msb-stream:dev": "the core with `columnar` + msb-stream, pyspark, Java 17",
+         "msb-crossmatch:dev": "the core with `columnar` + msb-crossmatch (pandas, astropy, cdshealpix, aiohttp)"}
+BEFORE = {"msb-base:bookworm": "209 MB", "msb-replay:dev": "324 MB", "msb-stream:dev": "1.92 GB",
+          "msb-crossmatch:dev": "708 MB"}
 POD = "msb-bench"
 
 
@@ -77,10 +84,11 @@ def main() -> None:
         pod = pod_timings(Path(tmp))
         host = host_timing(Path(tmp))
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())  # 1, 5, 15 min: other work on the 2 cores
-    rows = "\n".join(f"| `{name}` | {size} |" for name, size in sorted(sizes.items()))
+    rows = "\n".join(f"| `{name}` | {size} | {HOLDS.get(name, '')} | {BEFORE.get(name, '')} |"
+                     for name, size in sorted(sizes.items()))
     body = f"""
-| image | size |
-|---|---|
+| image | size | holds | 2026-12-01 (every image carried all three components; the core had no numpy or pyarrow) |
+|---|---|---|---|
 {rows}
 
 `make images` with podman, base and dependency layers cached: {build:.0f} s for the three images

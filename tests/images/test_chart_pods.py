@@ -210,10 +210,10 @@ def test_msb_entrypoint_in_every_image(images: None, containers_conf: None, imag
 def test_an_image_holds_the_core_and_its_own_component_only(images: None, containers_conf: None,
                                                             image: str) -> None:
     """Another component's package cannot be imported in an image (so a component cannot import
-    another), nor msb_app; the replay image carries neither Spark nor astropy nor pandas."""
+    another), nor msb_app; the replay image carries no Spark, astropy, pandas, pyarrow or numpy."""
     own = COMPONENTS[image]
     others = [pkg for pkg in COMPONENTS.values() if pkg != own] + ["msb_app"]
-    heavy = ["pyspark", "astropy", "pandas"] if image == "replay" else []
+    heavy = ["pyspark", "astropy", "pandas", "pyarrow", "numpy"] if image == "replay" else []
     code = ("import importlib, importlib.metadata as md, sys\n"
             "for name in sys.argv[1:]:\n"
             "    try:\n"
