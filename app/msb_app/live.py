@@ -230,7 +230,7 @@ class LiveRun:
             if name == "replay" and self.configs is not None and not self.configs.replay.resume:
                 # what was already delivered is not sent again
                 self.configs.replay = dataclasses.replace(self.configs.replay, resume=True)
-                stage.args = ["replay", *self.configs.replay.to_args()]
+                stage.args = self.configs.commands()["replay"]
             stage.start({"MSB_SPARK_LOG_LEVEL": "ERROR"} if name == "stream" else None)
             say(f"msb run: {name} restarted as pid {stage.pid}")
 

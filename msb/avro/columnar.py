@@ -41,7 +41,7 @@ from msb.avro.container import MAGIC, ContainerDecoder, container_header
 from msb.avro.decoder import AlertDecoder
 from msb.avro.plan import ITEM, Column, K, ListColumn, Plan, PlanUnsupported, Projection, compile_plan, layout
 from msb.avro.registry import SchemaStore
-from msb.avro.schema import AlertDecodeError, WriterSchema, read_long, write_long
+from msb.avro.schema import AlertDecodeError, WriterSchema, read_long, value_at, write_long
 
 ARROW_TYPES = {"double": pa.float64(), "float": pa.float32(), "long": pa.int64(), "int": pa.int32(),
                "bool": pa.bool_(), "string": pa.string(), "binary": pa.binary()}
@@ -103,23 +103,15 @@ class Flat:
         return cls(schema, compile_plan(schema, flat))
 
     def encode(self, rec: dict[str, Any], projection: Projection) -> bytes:
-        flat: dict[str, Any] = {f"c{i}": _at(rec, c.path) for i, c in enumerate(projection.columns)}
+        flat: dict[str, Any] = {f"c{i}": value_at(rec, c.path) for i, c in enumerate(projection.columns)}
         for j, lc in enumerate(projection.lists):
-            items = _at(rec, lc.path)
+            items = value_at(rec, lc.path)
             flat[f"l{j}"] = None if items is None else [
-                None if item is None else {f"c{i}": _at(item, c.path) for i, c in enumerate(lc.items)}
+                None if item is None else {f"c{i}": value_at(item, c.path) for i, c in enumerate(lc.items)}
                 for item in items]
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, self.schema, flat)
         return buf.getvalue()
-
-
-def _at(rec: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(rec, dict):
-            return None
-        rec = rec.get(part)
-    return rec
 
 
 # ----------------------------------------------------------------------------- targets and results

@@ -3,6 +3,7 @@ schema, and Avro's zig-zag varints."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,13 @@ def read_long(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise AlertDecodeError("corrupt varint")
+
+
+def value_at(record: Any, path: str) -> Any:
+    """The value at a dotted path (``candidate.jd``) of a decoded record; None where a step is missing."""
+    for part in path.split("."):
+        record = record.get(part) if isinstance(record, Mapping) else None
+    return record
 
 
 def write_long(n: int) -> bytes:

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from msb.avro.schema import AlertDecodeError, WriterSchema
+from msb.avro.schema import AlertDecodeError, WriterSchema, value_at
 from msb.surveys import rubin, ztf
 from msb.surveys.common import CUTOUT_COLUMNS, SUMMARY_FIELDS, Routing
 
@@ -91,19 +91,9 @@ def route(ws: WriterSchema) -> str:
     return adapter_of(ws.name).NAME
 
 
-def field(rec: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path of a decoded packet; None where a step is missing."""
-    node: Any = rec
-    for part in path.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node
-
-
 def _holds(rec: Mapping[str, Any], path: str) -> bool:
-    *parents, last = path.split(".")
-    node: Any = rec
-    for part in parents:
-        node = node.get(part) if isinstance(node, Mapping) else None
+    parent, _, last = path.rpartition(".")
+    node = value_at(rec, parent) if parent else rec
     return isinstance(node, Mapping) and last in node
 
 
@@ -118,7 +108,7 @@ def adapter_for(rec: Mapping[str, Any]) -> SurveyAdapter:
 
 def prefix_of(rec: Mapping[str, Any], paths: frozenset[str]) -> dict[str, Any]:
     """The PREFIX_FIELDS values of a decoded packet (the replay's fallback for an unusual field order)."""
-    return {path: field(rec, path) for path in paths}
+    return {path: value_at(rec, path) for path in paths}
 
 
 def schema_id(name: str) -> int | None:
@@ -140,7 +130,7 @@ def cutouts(rec: Mapping[str, Any]) -> dict[str, bytes | None]:
     FITS bytes; None where it has none)."""
     if is_flat(rec):
         return {column.removeprefix("cutout").lower(): rec.get(column) for column in CUTOUT_COLUMNS}
-    return {column.removeprefix("cutout").lower(): field(rec, path)
+    return {column.removeprefix("cutout").lower(): value_at(rec, path)
             for column, path in adapter_for(rec).CUTOUTS.items()}
 
 

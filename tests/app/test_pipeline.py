@@ -20,13 +20,14 @@ def catalogs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("catalogs")
 
 
+def _msb_run(data: Path, out: Path, catalogs: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "msb.cli", "run", "--data", str(data), "--out", str(out),
+                           "--catalogs", str(catalogs), *options], capture_output=True, text=True, timeout=600)
+
+
 def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp_path: Path, catalogs: Path) -> None:
     out = tmp_path / "out"
-    res = subprocess.run(
-        [sys.executable, "-m", "msb.cli", "run", "--data", str(ztf_night), "--out", str(out),
-         "--catalogs", str(catalogs)],
-        capture_output=True, text=True, timeout=600,
-    )
+    res = _msb_run(ztf_night, out, catalogs)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     expected = fink_candids(ztf_night)
     assert len(expected) == 291
@@ -51,11 +52,7 @@ def test_msb_run_classifies_every_alert_that_passes_the_cut(ztf_night: Path, tmp
 def test_msb_run_classifies_rubin_alerts(rubin_dir: Path, tmp_path: Path, catalogs: Path) -> None:
     """The same pipeline on Rubin alerts, without a quality cut: all 47 classified."""
     out = tmp_path / "out"
-    res = subprocess.run(
-        [sys.executable, "-m", "msb.cli", "run", "--data", str(rubin_dir), "--out", str(out), "--quality", "none",
-         "--catalogs", str(catalogs)],
-        capture_output=True, text=True, timeout=600,
-    )
+    res = _msb_run(rubin_dir, out, catalogs, "--quality", "none")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     table = pq.read_table(out / "classified").to_pandas()
     expected = {summary(AlertDecoder().decode(p.read_bytes()))["candid"] for p in rubin_dir.glob("*.avro")}
@@ -73,11 +70,7 @@ def test_duplicate_packets_still_complete(ztf_night: Path, tmp_path: Path, catal
             for copy in ("a", "b"):
                 (data / f"{path.stem}-{copy}.avro").write_bytes(path.read_bytes())
     out = tmp_path / "out"
-    res = subprocess.run(
-        [sys.executable, "-m", "msb.cli", "run", "--data", str(data), "--out", str(out), "--quality", "none",
-         "--catalogs", str(catalogs)],
-        capture_output=True, text=True, timeout=600,
-    )
+    res = _msb_run(data, out, catalogs, "--quality", "none")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "INCOMPLETE" not in res.stdout
     table = pq.read_table(out / "classified").to_pandas()

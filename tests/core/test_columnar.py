@@ -22,6 +22,7 @@ from msb.avro import MAGIC, AlertDecoder, SchemaStore, frame_confluent
 from msb.avro import _columns as compiled_engine
 from msb.avro.columnar import ColumnarDecoder, Target, compiled, pure_engine
 from msb.avro.plan import Column, ListColumn, PlanUnsupported, Projection, compile_plan
+from msb.avro.schema import value_at
 from msb.sources import Packet, iter_packets
 from msb.surveys import ADAPTERS, route, target
 
@@ -74,12 +75,6 @@ def _reference(msg: bytes, store: SchemaStore) -> dict[str, Any]:
     return fastavro.schemaless_reader(io.BytesIO(msg[5:]), store.get(int.from_bytes(msg[1:5], "big")).parsed, None)
 
 
-def _at(rec: Any, path: str) -> Any:
-    for part in path.split("."):
-        rec = rec.get(part) if isinstance(rec, dict) else None
-    return rec
-
-
 def _typed(value: Any, kind: str) -> Any:
     """fastavro's value as the column's type holds it (float columns are 32-bit)."""
     return float(np.float32(value)) if kind == "float" and value is not None else value
@@ -87,11 +82,12 @@ def _typed(value: Any, kind: str) -> Any:
 
 def expected(rec: dict[str, Any], projection: Projection) -> dict[str, Any]:
     """The projection's values read straight off fastavro's record."""
-    out = {c.name: _typed(_at(rec, c.path), c.kind) for c in projection.columns}
+    out = {c.name: _typed(value_at(rec, c.path), c.kind) for c in projection.columns}
     for lc in projection.lists:
-        items = _at(rec, lc.path)
+        items = value_at(rec, lc.path)
         out[lc.name] = None if items is None else [
-            None if item is None else {c.name: _typed(_at(item, c.path), c.kind) for c in lc.items} for item in items]
+            None if item is None else {c.name: _typed(value_at(item, c.path), c.kind) for c in lc.items}
+            for item in items]
     return out
 
 

@@ -16,8 +16,9 @@ import pytest
 from msb import paths
 from msb.alert import Survey, cutouts, packet_info, summary, survey_of
 from msb.avro import AlertDecodeError, AlertDecoder, SchemaStore
+from msb.avro.schema import value_at
 from msb.sources import Packet, iter_packets
-from msb.surveys import ADAPTERS, SurveyAdapter, adapter_for, adapter_of, field, prefix_of, row, schema_id, target
+from msb.surveys import ADAPTERS, SurveyAdapter, adapter_for, adapter_of, prefix_of, row, schema_id, target
 from msb.surveys.common import CUTOUT_COLUMNS, SUMMARY_FIELDS, Routing
 from msb_crossmatch.records import input_decoder, read_inputs
 from msb_stream.decode import BatchDecoder, DecodeSettings
@@ -75,7 +76,7 @@ def test_each_adapter_owns_its_packets_facts(alerts: list[tuple[Survey, dict, by
         info = packet_info(decoder, data)
         routing = adapter.routing(prefix_of(rec, adapter.PREFIX_FIELDS))
         assert isinstance(routing, Routing) and tuple(routing) == (info.alert_id, info.key, info.visit, info.jd)
-        assert {field(rec, path) for path in adapter.ID_FIELDS} == {info.alert_id}
+        assert {value_at(rec, path) for path in adapter.ID_FIELDS} == {info.alert_id}
         stamps = cutouts(rec)
         assert set(stamps) == {"science", "template", "difference"}
         assert all(isinstance(v, bytes) and len(v) > 100 for v in stamps.values())
