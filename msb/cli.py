@@ -12,6 +12,7 @@ only its own component) says which distribution provides it and how to install i
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
@@ -123,6 +124,11 @@ def _lacking(command: str, distribution: str | None) -> str:
 
 
 def main(argv: list[str] | None = None, commands: Iterable[EntryPoint] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A background job of a non-interactive shell (CI, `make test &`, nohup) starts with SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt; every command's clean stop is SIGINT
+        # (Ctrl-C, and `msb run` stopping its stages, which are `msb <command>` too).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser(commands)
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "unavailable", False):  # an unavailable command's options are unknown

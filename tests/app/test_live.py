@@ -22,14 +22,16 @@ pytestmark = pytest.mark.timeout(900)
 class LiveRun:
     """``msb run`` in a subprocess, its stderr (the dashboard lines and events) in a file."""
 
-    def __init__(self, tmp: Path, catalogs: Path, *extra: str) -> None:
+    def __init__(self, tmp: Path, catalogs: Path, *extra: str, sigint_ignored: bool = False) -> None:
         self.out = tmp / "out"
         self.stderr = tmp / "run.err"
         self.stdout = tmp / "run.out"
         cmd = [sys.executable, "-m", "msb.cli", "run", "--out", str(self.out), "--catalogs", str(catalogs),
                "--plain", "--dashboard-every", "2", *extra]
         with open(self.stderr, "wb") as err, open(self.stdout, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+            # sigint_ignored: as a background job of a non-interactive shell (CI, nohup) starts it
+            ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, preexec_fn=ignore)
 
     def text(self) -> str:
         return self.stderr.read_text(errors="replace")
@@ -128,7 +130,8 @@ def test_broker_killed_ends_the_run_clearly(ztf_night: Path, tmp_path: Path, cat
 
 
 def test_ctrl_c_stops_every_stage_with_the_summary(ztf_night: Path, tmp_path: Path, catalogs: Path) -> None:
-    run = LiveRun(tmp_path, catalogs, "--data", str(ztf_night), "--visit-interval", "2", "--forever")
+    run = LiveRun(tmp_path, catalogs, "--data", str(ztf_night), "--visit-interval", "2", "--forever",
+                  sigint_ignored=True)  # as CI starts it: Ctrl-C must stop it all the same
     broker = run.broker_pid()
     pids = run.pids()
     run.wait_for(r"crossmatch running in [1-9]")  # alerts flowing through every stage
