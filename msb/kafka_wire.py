@@ -13,6 +13,7 @@ from dataclasses import dataclass
 LIST_OFFSETS = 2
 FETCH = 1
 LATEST = -1  # ListOffsets timestamp that asks for the end of a partition
+EARLIEST = -2  # ... and for its start
 FETCH_VERSION = 4  # non-flexible, with isolation level: enough to read record batch headers
 RECORD_BATCH_HEADER = 61  # bytes of a v2 record batch header
 
@@ -84,8 +85,9 @@ def list_offsets_flexible(version: int) -> bool:
     return version >= 6
 
 
-def parse_list_offsets_request(buf: bytes | bytearray, version: int) -> set[tuple[str, int]]:
-    """The (topic, partition) pairs a ListOffsets request asks the end offset (LATEST) of."""
+def parse_list_offsets_request(buf: bytes | bytearray, version: int) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> LATEST or EARLIEST, for the partitions a ListOffsets request asks the end
+    or the start of (those it asks for a timestamp are left out)."""
     flexible = list_offsets_flexible(version)
     r = Reader(buf, 8)  # after api_key, api_version, correlation_id
     r.string()  # client_id: a classic nullable string even in flexible headers
@@ -94,20 +96,20 @@ def parse_list_offsets_request(buf: bytes | bytearray, version: int) -> set[tupl
     r.int32()  # replica_id
     if version >= 2:
         r.int8()  # isolation_level
-    latest: set[tuple[str, int]] = set()
+    asked: dict[tuple[str, int], int] = {}
     for _ in range(r.count()):
         topic = r.string() or ""
         for _ in range(r.count()):
             partition = r.int32()
             if version >= 4:
                 r.int32()  # current_leader_epoch
-            if r.int64() == LATEST:
-                latest.add((topic, partition))
+            if (timestamp := r.int64()) in (LATEST, EARLIEST):
+                asked[(topic, partition)] = timestamp
             if version == 0:
                 r.int32()  # max_num_offsets
             r.tags()
         r.tags()
-    return latest
+    return asked
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,22 @@ def fetch_request(correlation: int, topic: str, partition: int, offset: int, max
     return struct.pack(">i", len(body)) + body
 
 
-def fetched_end(buf: bytes | bytearray) -> int | None:
-    """One past the last offset of the record batches in a Fetch v4 response, or its high watermark
-    if that is higher (tansu's Fetch reports it right); None on an error or an empty answer.
+@dataclass(frozen=True)
+class Fetched:
+    """What a Fetch v4 response says of its partitions: the high watermark it reports and the offsets
+    its record batches span, read from their headers only (a batch's records need not be complete)."""
 
-    Reads only batch headers (base offset, last offset delta): a batch's records need not be complete.
-    """
+    high: int | None
+    first: int | None  # base offset of the lowest batch
+    end: int | None  # one past the last offset of the highest batch
+
+
+def parse_fetch(buf: bytes | bytearray) -> Fetched | None:
+    """A Fetch v4 response (without its size prefix); None on a partition error."""
     r = Reader(buf, 4)  # after correlation_id
     r.int32()  # throttle_time_ms
+    high: int | None = None
+    first: int | None = None
     end: int | None = None
     for _ in range(r.count()):
         r.string()
@@ -180,8 +190,8 @@ def fetched_end(buf: bytes | bytearray) -> int | None:
             r.int32()  # partition
             if r.int16() != 0:
                 return None
-            high = r.int64()
-            end = max(end or 0, high) if high > 0 else end
+            reported = r.int64()
+            high = max(high or 0, reported) if reported > 0 else high
             r.int64()  # last stable offset
             for _ in range(r.count()):  # aborted transactions
                 r.int64()
@@ -190,10 +200,25 @@ def fetched_end(buf: bytes | bytearray) -> int | None:
             start, stop = r.pos, r.pos + max(size, 0)
             while start + 27 <= stop:  # up to and including lastOffsetDelta
                 base, length = struct.unpack_from(">qi", buf, start)
-                magic = buf[start + 16]
-                if magic == 2:
+                if buf[start + 16] == 2:  # magic: a v2 record batch
                     (delta,) = struct.unpack_from(">i", buf, start + 23)
+                    first = base if first is None else min(first, base)
                     end = max(end or 0, base + delta + 1)
                 start += 12 + length
             r.pos = stop
-    return end
+    return Fetched(high, first, end)
+
+
+def fetched_end(buf: bytes | bytearray) -> int | None:
+    """One past the last offset of the record batches in a Fetch v4 response, or its high watermark
+    if that is higher (tansu's Fetch reports it right); None on an error or an empty answer."""
+    f = parse_fetch(buf)
+    if f is None or (f.high is None and f.end is None):
+        return None
+    return max(f.high or 0, f.end or 0)
+
+
+def fetched_start(buf: bytes | bytearray) -> int | None:
+    """The base offset of the first record batch in a Fetch v4 response; None on an error or no batch."""
+    f = parse_fetch(buf)
+    return None if f is None else f.first

@@ -1,18 +1,26 @@
-"""A Kafka-protocol front for tansu that answers ListOffsets(LATEST) with the true end of a partition.
+"""A Kafka-protocol front for tansu that answers ListOffsets with the true end and start of a partition.
 
 tansu reports a partition's end as the base offset of its last record batch + 1: after a producer
 batched 8 records into offsets 192..199 it says 193, although all 200 records are readable. Every
 client that plans by the end offset then stops short: a Spark source with Trigger.AvailableNow,
 a consumer computing lag, ``kcat -e``.
 
-Why a proxy rather than each client checking the end it is given: the error is the broker's, so
+tansu can also report a partition's start past its first batch: when producers' first batches to a
+new partition arrive at once, it may say 8 although offsets 0..7 are stored and readable (about one
+new partition in a hundred under concurrent producers). A consumer starting from the earliest offset
+(``auto.offset.reset=earliest``, a test reading a whole topic) then silently skips that batch.
+
+Why a proxy rather than each client checking the offsets it is given: the error is the broker's, so
 fixing it where it arises fixes every client at once, ours and the user's (Spark's native Kafka
 source, kcat, another survey's relay), and leaves the clients' code exactly what runs against real
 Kafka. tansu advertises the proxy's address, so every connection (metadata, group coordinator,
 fetches) comes through here. Frames are relayed as they are except ListOffsets responses: for
 each partition asked for its end, the proxy fetches from the reported end - 1 (the last batch),
-reads the batch headers and patches in base + last offset delta + 1. The answer is cached per
-reported end, which only moves when a batch is appended, so an idle partition costs no fetch.
+reads the batch headers and patches in base + last offset delta + 1; for each partition asked for
+its start (when tansu says more than 0), it fetches from 0 and patches in the first batch's base
+offset (tansu never deletes records: its storage is memory only, with no retention). The answers
+are cached per reported offset, which only moves when a batch is appended, so an idle partition
+costs no fetch.
 
 Every other frame is relayed as it comes (:func:`relay`: large ones socket to socket in the kernel,
 small ones a buffer at a time), so a connection costs the front its buffers whatever its frames'
@@ -158,29 +166,35 @@ def _send(writer: asyncio.StreamWriter, frame: bytes | bytearray) -> None:
     writer.write(frame)
 
 
-class EndOffsets:
-    """True partition ends, found by reading the last batch's header from tansu over one connection."""
+class TrueOffsets:
+    """True partition ends and starts, found by reading batch headers from tansu over one connection."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._lock = asyncio.Lock()
         self._correlation = 0
-        self._known: dict[tuple[str, int], tuple[int, int]] = {}  # (topic, partition) -> (reported, true)
+        # (topic, partition, LATEST or EARLIEST) -> (reported, true)
+        self._known: dict[tuple[str, int, int], tuple[int, int]] = {}
 
-    async def true_end(self, topic: str, partition: int, reported: int) -> int:
+    async def true_offset(self, topic: str, partition: int, asked: int, reported: int) -> int:
+        """The true answer to a ListOffsets for ``asked`` (LATEST or EARLIEST) that tansu answered ``reported``."""
         if reported <= 0:
             return reported
-        cached = self._known.get((topic, partition))
+        cached = self._known.get((topic, partition, asked))
         if cached and cached[0] == reported:
             return cached[1]
         async with self._lock:
-            end = await self._fetch_end(topic, partition, reported - 1)
-        true = max(reported, end or 0)
-        self._known[(topic, partition)] = (reported, true)
+            if asked == wire.LATEST:  # from the last batch: its last offset + 1
+                end = wire.fetched_end(await self._fetch(topic, partition, reported - 1))
+                true = max(reported, end or 0)
+            else:  # from the start: the first batch's base offset
+                first = wire.fetched_start(await self._fetch(topic, partition, 0))
+                true = reported if first is None else min(reported, first)
+        self._known[(topic, partition, asked)] = (reported, true)
         return true
 
-    async def _fetch_end(self, topic: str, partition: int, offset: int) -> int | None:
+    async def _fetch(self, topic: str, partition: int, offset: int) -> bytes:
         for attempt in range(2):  # a dropped connection is reopened once
             try:
                 if self._conn is None:
@@ -189,15 +203,16 @@ class EndOffsets:
                 self._correlation += 1
                 writer.write(wire.fetch_request(self._correlation, topic, partition, offset, FETCH_MAX_BYTES))
                 await writer.drain()
-                return wire.fetched_end(await read_frame(reader))
+                return await read_frame(reader)
             except (OSError, asyncio.IncompleteReadError):
                 self._conn = None
                 if attempt:
                     raise
-        return None
+        raise AssertionError("unreachable")
 
 
-Pending = dict[int, tuple[int, set[tuple[str, int]]]]  # correlation -> ListOffsets version, partitions asked
+# correlation -> ListOffsets version, {(topic, partition): LATEST or EARLIEST} asked
+Pending = dict[int, tuple[int, dict[tuple[str, int], int]]]
 
 
 class Link:
@@ -223,12 +238,12 @@ class Link:
 
 
 class FrontProxy:
-    """Relays Kafka connections from ``listen`` to tansu at ``upstream``, fixing end offsets, within ``limits``."""
+    """Relays Kafka connections to tansu at ``upstream``, fixing end and start offsets, within ``limits``."""
 
     def __init__(self, upstream_host: str, upstream_port: int, limits: FrontLimits | None = None) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.limits = limits or FrontLimits()
-        self.ends = EndOffsets(upstream_host, upstream_port)
+        self.offsets = TrueOffsets(upstream_host, upstream_port)
         self.connections = 0
         self._said: dict[str, tuple[float, int]] = {}  # kind of complaint -> (when last logged, since unsaid)
 
@@ -320,9 +335,9 @@ class FrontProxy:
         if api == wire.LIST_OFFSETS and version >= 1 and size <= PARSED_REQUEST_MAX:
             frame = head + await src.readexactly(size - REQUEST_HEAD)
             with contextlib.suppress(struct.error, IndexError, UnicodeDecodeError):  # tansu answers a bad one
-                latest = wire.parse_list_offsets_request(frame, version)
-                if latest:
-                    link.pending[corr] = (version, latest)
+                asked = wire.parse_list_offsets_request(frame, version)
+                if asked:
+                    link.pending[corr] = (version, asked)
             _send(link.upstream, frame)
             await link.upstream.drain()
         else:
@@ -341,7 +356,7 @@ class FrontProxy:
                 asked = link.pending.pop(wire.correlation_id(head), None)
                 if asked is not None:  # only these few frames are read whole, to be patched
                     frame = bytearray(head + await src.readexactly(size - RESPONSE_HEAD))
-                    await self._fix_ends(frame, *asked)
+                    await self._fix_offsets(frame, *asked)
                     _send(link.client, frame)
                     await link.client.drain()
                 else:
@@ -351,13 +366,14 @@ class FrontProxy:
                 link.awaited = max(link.awaited - 1, 0)
                 link.answering = False
 
-    async def _fix_ends(self, frame: bytearray, version: int, latest: set[tuple[str, int]]) -> None:
+    async def _fix_offsets(self, frame: bytearray, version: int, asked: dict[tuple[str, int], int]) -> None:
         try:
             for answer in wire.parse_list_offsets_response(frame, version):
-                if answer.error == 0 and (answer.topic, answer.partition) in latest:
-                    true = await self.ends.true_end(answer.topic, answer.partition, answer.offset)
+                which = asked.get((answer.topic, answer.partition))
+                if answer.error == 0 and which is not None:
+                    true = await self.offsets.true_offset(answer.topic, answer.partition, which, answer.offset)
                     if true != answer.offset:
                         wire.patch_offset(frame, answer.position, true)
         except (OSError, asyncio.IncompleteReadError, struct.error, IndexError, UnicodeDecodeError) as exc:
             # The answer goes out as tansu gave it rather than the connection failing.
-            log.warning("end offset check failed, relaying tansu's answer: %r", exc)
+            log.warning("offset check failed, relaying tansu's answer: %r", exc)
