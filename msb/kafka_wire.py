@@ -1,6 +1,6 @@
 """The few pieces of the Kafka wire protocol that ``msb broker``'s front proxy reads or writes.
 
-Only ListOffsets (request and response, every version from 1) is parsed, plus one Fetch request
+Only ListOffsets (request and response, every version from 1) is parsed, plus the Fetch requests
 the proxy sends itself; everything else passes through as opaque frames. Field layouts follow
 the Apache Kafka message definitions (clients/src/main/resources/common/message/*.json).
 """
@@ -207,15 +207,6 @@ def parse_fetch(buf: bytes | bytearray) -> Fetched | None:
                 start += 12 + length
             r.pos = stop
     return Fetched(high, first, end)
-
-
-def fetched_end(buf: bytes | bytearray) -> int | None:
-    """One past the last offset of the record batches in a Fetch v4 response, or its high watermark
-    if that is higher (tansu's Fetch reports it right); None on an error or an empty answer."""
-    f = parse_fetch(buf)
-    if f is None or (f.high is None and f.end is None):
-        return None
-    return max(f.high or 0, f.end or 0)
 
 
 def fetched_start(buf: bytes | bytearray) -> int | None:

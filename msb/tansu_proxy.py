@@ -3,7 +3,8 @@
 tansu reports a partition's end as the base offset of its last record batch + 1: after a producer
 batched 8 records into offsets 192..199 it says 193, although all 200 records are readable. Every
 client that plans by the end offset then stops short: a Spark source with Trigger.AvailableNow,
-a consumer computing lag, ``kcat -e``.
+a consumer computing lag, ``kcat -e``. When producers write to a partition at once, the end it
+reports can even stay put while later batches land.
 
 tansu can also report a partition's start past its first batch: when producers' first batches to a
 new partition arrive at once, it may say 8 although offsets 0..7 are stored and readable (about one
@@ -14,13 +15,13 @@ Why a proxy rather than each client checking the offsets it is given: the error 
 fixing it where it arises fixes every client at once, ours and the user's (Spark's native Kafka
 source, kcat, another survey's relay), and leaves the clients' code exactly what runs against real
 Kafka. tansu advertises the proxy's address, so every connection (metadata, group coordinator,
-fetches) comes through here. Frames are relayed as they are except ListOffsets responses: for
-each partition asked for its end, the proxy fetches from the reported end - 1 (the last batch),
-reads the batch headers and patches in base + last offset delta + 1; for each partition asked for
-its start (when tansu says more than 0), it fetches from 0 and patches in the first batch's base
-offset (tansu never deletes records: its storage is memory only, with no retention). The answers
-are cached per reported offset, which only moves when a batch is appended, so an idle partition
-costs no fetch.
+fetches) comes through here. Frames are relayed as they are except ListOffsets responses. For each
+partition asked for its end, the proxy takes the high watermark of tansu's Fetch (a Fetch past any
+end with a 1 ms wait: the watermark, no records) and checks it by fetching there: a batch found past
+it moves the end on (tansu sends the batch holding an offset, whatever the size limit). For each
+partition asked for its start, when tansu says more than 0, it fetches from 0 and patches in the
+first batch's base offset (tansu never deletes records: its storage is memory only, with no
+retention); that answer is cached per reported start.
 
 Every other frame is relayed as it comes (:func:`relay`: large ones socket to socket in the kernel,
 small ones a buffer at a time), so a connection costs the front its buffers whatever its frames'
@@ -43,7 +44,8 @@ from dataclasses import dataclass
 from msb import kafka_wire as wire
 
 log = logging.getLogger("msb.broker")
-FETCH_MAX_BYTES = 64 << 20  # one record batch of alert packets fits
+BEYOND = 1 << 62  # an offset past any partition's end: tansu's Fetch there holds its high watermark, no records
+MAX_WALK = 1000  # batches an end check follows past tansu's watermark before answering what it has
 READ_BUFFER = 256 << 10  # a reader stops taking bytes from its socket past twice this: ~2 MiB per connection in all
 PARSED_REQUEST_MAX = 1 << 20  # ListOffsets requests read whole to be parsed: far above any real one
 # Frames of at least this size are spliced (Linux): the bulk of the bytes, in fetches and produces.
@@ -167,41 +169,55 @@ def _send(writer: asyncio.StreamWriter, frame: bytes | bytearray) -> None:
 
 
 class TrueOffsets:
-    """True partition ends and starts, found by reading batch headers from tansu over one connection."""
+    """True partition ends and starts, asked of tansu's Fetch over one connection."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._lock = asyncio.Lock()
         self._correlation = 0
-        # (topic, partition, LATEST or EARLIEST) -> (reported, true)
-        self._known: dict[tuple[str, int, int], tuple[int, int]] = {}
+        self._starts: dict[tuple[str, int], tuple[int, int]] = {}  # (topic, partition) -> (reported, true)
 
     async def true_offset(self, topic: str, partition: int, asked: int, reported: int) -> int:
         """The true answer to a ListOffsets for ``asked`` (LATEST or EARLIEST) that tansu answered ``reported``."""
         if reported <= 0:
             return reported
-        cached = self._known.get((topic, partition, asked))
+        if asked == wire.LATEST:
+            async with self._lock:
+                return await self._true_end(topic, partition, reported)
+        cached = self._starts.get((topic, partition))
         if cached and cached[0] == reported:
             return cached[1]
         async with self._lock:
-            if asked == wire.LATEST:  # from the last batch: its last offset + 1
-                end = wire.fetched_end(await self._fetch(topic, partition, reported - 1))
-                true = max(reported, end or 0)
-            else:  # from the start: the first batch's base offset
-                first = wire.fetched_start(await self._fetch(topic, partition, 0))
-                true = reported if first is None else min(reported, first)
-        self._known[(topic, partition, asked)] = (reported, true)
+            first = wire.fetched_start(await self._fetch(topic, partition, 0))
+        true = reported if first is None else min(reported, first)
+        self._starts[(topic, partition)] = (reported, true)  # a start never moves back in tansu: it deletes nothing
         return true
 
-    async def _fetch(self, topic: str, partition: int, offset: int) -> bytes:
+    async def _true_end(self, topic: str, partition: int, reported: int) -> int:
+        """One past the last stored batch. Not cached: while producers write at once tansu's reported end
+        can stay put as batches land. From the high watermark of tansu's Fetch (asked past any end with a
+        1 ms wait: no records, at once), checked by fetching there: a batch found past it (its own
+        watermark stale too) moves the end on, batch by batch, to the first offset with none."""
+        probe = wire.parse_fetch(await self._fetch(topic, partition, BEYOND, max_wait_ms=1))
+        end = max(reported, probe.high or 0) if probe is not None else reported
+        for _ in range(MAX_WALK):
+            found = wire.parse_fetch(await self._fetch(topic, partition, end, max_wait_ms=1))
+            if found is None or found.end is None or found.end <= end:
+                break
+            end = found.end
+        return end
+
+    async def _fetch(self, topic: str, partition: int, offset: int, max_wait_ms: int = 100) -> bytes:
+        """tansu's answer to a Fetch from ``offset``: the batch holding it (tansu sends one whatever the
+        size limit) and the partition's high watermark."""
         for attempt in range(2):  # a dropped connection is reopened once
             try:
                 if self._conn is None:
                     self._conn = await asyncio.open_connection(self.host, self.port)
                 reader, writer = self._conn
                 self._correlation += 1
-                writer.write(wire.fetch_request(self._correlation, topic, partition, offset, FETCH_MAX_BYTES))
+                writer.write(wire.fetch_request(self._correlation, topic, partition, offset, 1, max_wait_ms))
                 await writer.drain()
                 return await read_frame(reader)
             except (OSError, asyncio.IncompleteReadError):

@@ -41,8 +41,19 @@ def ask(address: str, request: bytes) -> bytes:
     host, port = address.split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(request)
-        size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
-        return s.recv(size, socket.MSG_WAITALL)
+        size = struct.unpack(">i", _read(s, 4))[0]
+        return _read(s, size)
+
+
+def _read(s: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes (a socket with a timeout may hand over fewer per recv, even with MSG_WAITALL)."""
+    out = bytearray()
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(out)} of {n} bytes")
+        out += chunk
+    return bytes(out)
 
 
 def offsets(address: str, topic: str, partitions: list[int], timestamp: int, version: int = 1) -> dict[int, int]:
