@@ -16,12 +16,13 @@ fixing it where it arises fixes every client at once, ours and the user's (Spark
 source, kcat, another survey's relay), and leaves the clients' code exactly what runs against real
 Kafka. tansu advertises the proxy's address, so every connection (metadata, group coordinator,
 fetches) comes through here. Frames are relayed as they are except ListOffsets responses. For each
-partition asked for its end, the proxy takes the high watermark of tansu's Fetch (a Fetch past any
-end with a 1 ms wait: the watermark, no records) and checks it by fetching there: a batch found past
-it moves the end on (tansu sends the batch holding an offset, whatever the size limit). For each
-partition asked for its start, when tansu says more than 0, it fetches from 0 and patches in the
-first batch's base offset (tansu never deletes records: its storage is memory only, with no
-retention); that answer is cached per reported start.
+partition asked for its end, the proxy fetches from the reported end - 1 (the last batch), reads the
+batch headers and the Fetch's high watermark, and then checks that end by fetching there (a 1 ms
+wait: at once, no records): a batch found there moves the end on (tansu sends the batch holding an
+offset, whatever the size limit). For each partition asked for its start, when tansu says more than
+0, it fetches from 0 and patches in the first batch's base offset (tansu never deletes records: its
+storage is memory only, with no retention). Both are cached per reported offset, so an idle
+partition's end costs one empty fetch.
 
 Every other frame is relayed as it comes (:func:`relay`: large ones socket to socket in the kernel,
 small ones a buffer at a time), so a connection costs the front its buffers whatever its frames'
@@ -44,7 +45,6 @@ from dataclasses import dataclass
 from msb import kafka_wire as wire
 
 log = logging.getLogger("msb.broker")
-BEYOND = 1 << 62  # an offset past any partition's end: tansu's Fetch there holds its high watermark, no records
 MAX_WALK = 1000  # batches an end check follows past tansu's watermark before answering what it has
 READ_BUFFER = 256 << 10  # a reader stops taking bytes from its socket past twice this: ~2 MiB per connection in all
 PARSED_REQUEST_MAX = 1 << 20  # ListOffsets requests read whole to be parsed: far above any real one
@@ -176,7 +176,9 @@ class TrueOffsets:
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._lock = asyncio.Lock()
         self._correlation = 0
-        self._starts: dict[tuple[str, int], tuple[int, int]] = {}  # (topic, partition) -> (reported, true)
+        # (topic, partition) -> (offset tansu reported, true offset)
+        self._starts: dict[tuple[str, int], tuple[int, int]] = {}
+        self._ends: dict[tuple[str, int], tuple[int, int]] = {}
 
     async def true_offset(self, topic: str, partition: int, asked: int, reported: int) -> int:
         """The true answer to a ListOffsets for ``asked`` (LATEST or EARLIEST) that tansu answered ``reported``."""
@@ -195,17 +197,23 @@ class TrueOffsets:
         return true
 
     async def _true_end(self, topic: str, partition: int, reported: int) -> int:
-        """One past the last stored batch. Not cached: while producers write at once tansu's reported end
-        can stay put as batches land. From the high watermark of tansu's Fetch (asked past any end with a
-        1 ms wait: no records, at once), checked by fetching there: a batch found past it (its own
-        watermark stale too) moves the end on, batch by batch, to the first offset with none."""
-        probe = wire.parse_fetch(await self._fetch(topic, partition, BEYOND, max_wait_ms=1))
-        end = max(reported, probe.high or 0) if probe is not None else reported
+        """One past the last stored batch. From the last batch's header (tansu's reported end is inside
+        it when a producer batched) and its Fetch's high watermark, cached per reported end; then
+        checked by fetching at that end (1 ms wait: at once, no records), because while producers
+        write at once tansu's reported end can stay put as batches land: a batch found there moves
+        the end on, batch by batch, to the first offset with none."""
+        cached = self._ends.get((topic, partition))
+        if cached and cached[0] == reported:
+            end = cached[1]
+        else:
+            last = wire.parse_fetch(await self._fetch(topic, partition, reported - 1))
+            end = max(reported, last.high or 0, last.end or 0) if last is not None else reported
         for _ in range(MAX_WALK):
             found = wire.parse_fetch(await self._fetch(topic, partition, end, max_wait_ms=1))
             if found is None or found.end is None or found.end <= end:
                 break
             end = found.end
+        self._ends[(topic, partition)] = (reported, end)
         return end
 
     async def _fetch(self, topic: str, partition: int, offset: int, max_wait_ms: int = 100) -> bytes:
